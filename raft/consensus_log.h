@@ -1,0 +1,57 @@
+// ConsensusLog: the replicated log in front of the state machine.
+//
+// Every write is proposed here, made durable, committed, and then handed to
+// the apply callback in log order; nothing is applied any other way. A single
+// member runs SingleNodeLog; a cluster runs the Raft node driver. Both keep
+// this contract, so the server does not know which one it has.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+
+#include "raftpb.pb.h"
+#include "storage/status.h"
+
+namespace capstan::raft {
+
+struct LogStatus {
+  uint64_t member_id = 0;
+  uint64_t leader_id = 0;  // 0 = no leader known
+  uint64_t term = 0;
+  uint64_t commit_index = 0;
+  uint64_t last_index = 0;
+};
+
+class ConsensusLog {
+ public:
+  // Called on the log's own thread with committed entries, in order, each
+  // exactly once per process lifetime. Entries at or below the index given to
+  // Start() are not delivered again.
+  using ApplyFn = std::function<void(std::span<const raftpb::Entry> entries)>;
+  // Called with the index a linearizable read must wait for, once it is
+  // known that no other leader can have committed more (ReadIndex).
+  using ReadIndexFn = std::function<void(Status status, uint64_t index)>;
+
+  virtual ~ConsensusLog() = default;
+
+  // Replays committed entries after `applied_index` through `apply`, then
+  // starts delivering new commits.
+  virtual Status Start(uint64_t applied_index, ApplyFn apply) = 0;
+  virtual void Stop() = 0;
+
+  // Asynchronous: the entry comes back through ApplyFn once committed.
+  // Unavailable when stopped or without a leader.
+  virtual Status Propose(std::string data) = 0;
+
+  virtual void ReadIndex(ReadIndexFn done) = 0;
+
+  // The state machine has made everything up to `index` durable, so the log
+  // may release what comes before it.
+  virtual void ReleaseBefore(uint64_t index) = 0;
+
+  virtual LogStatus GetStatus() const = 0;
+};
+
+}  // namespace capstan::raft

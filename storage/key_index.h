@@ -1,0 +1,66 @@
+// KeyIndex: the in-memory, ordered map from user key to its KeyHistory.
+//
+// It answers "which revision of which keys is visible at revision R" without
+// touching LMDB; values are then read by revision. Because every entry is
+// revision-aware, readers at a published revision are unaffected by the apply
+// loop adding newer revisions. Thread-safety: the caller holds KeyIndex::mutex()
+// (shared for reads, exclusive for changes).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/key_history.h"
+
+namespace capstan {
+
+// A key range as etcd defines it: end empty = the single key; end "\0" = every
+// key >= key; otherwise [key, end).
+struct KeyRange {
+  std::string_view key;
+  std::string_view end;
+
+  bool single() const { return end.empty(); }
+  bool from_key() const { return end.size() == 1 && end[0] == '\0'; }
+  bool Contains(std::string_view k) const {
+    if (single()) return k == key;
+    if (k < key) return false;
+    return from_key() || k < end;
+  }
+};
+
+class KeyIndex {
+ public:
+  std::shared_mutex& mutex() const { return mutex_; }
+
+  void Put(std::string_view key, Revision rev);
+  void Restore(std::string_view key, Revision rev, Revision created, int64_t version);
+  // Returns false if the key does not exist.
+  bool Tombstone(std::string_view key, Revision rev);
+
+  bool Get(std::string_view key, int64_t at, KeyVersion* out) const;
+
+  // Visits keys of `range` visible at `at`, in key order, until `fn` returns false.
+  void Visit(const KeyRange& range, int64_t at,
+             const std::function<bool(const std::string& key, const KeyVersion&)>& fn) const;
+
+  // Compacts every key at `at`; returns the revisions that must stay on disk.
+  std::set<Revision> Compact(int64_t at);
+  // What Compact(at) would keep, without changing anything.
+  std::set<Revision> Keep(int64_t at) const;
+
+  const KeyHistory* Find(std::string_view key) const;
+  size_t size() const { return keys_.size(); }
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::map<std::string, KeyHistory, std::less<>> keys_;
+};
+
+}  // namespace capstan

@@ -1,0 +1,537 @@
+#include "storage/mvcc_store.h"
+
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace capstan {
+namespace {
+
+constexpr std::string_view kAppliedIndexKey = "applied_index";
+constexpr std::string_view kAppliedTermKey = "applied_term";
+constexpr std::string_view kScheduledCompactKey = "scheduled_compact_rev";
+constexpr std::string_view kFinishedCompactKey = "finished_compact_rev";
+
+std::string EncodeU64(uint64_t v) {
+  std::string s(8, '\0');
+  PutBigEndian64(s.data(), v);
+  return s;
+}
+
+uint64_t DecodeU64(std::string_view s) { return s.size() == 8 ? GetBigEndian64(s.data()) : 0; }
+
+Status ReadU64(const LmdbTxn& txn, MDB_dbi dbi, std::string_view key, uint64_t* out) {
+  std::string_view v;
+  Status s = txn.Get(dbi, key, &v);
+  if (s.IsNotFound()) {
+    *out = 0;
+    return Status::OK();
+  }
+  if (!s.ok()) return s;
+  *out = DecodeU64(v);
+  return Status::OK();
+}
+
+}  // namespace
+
+Status MvccStore::Open(const std::string& dir, const StoreOptions& options,
+                       std::unique_ptr<MvccStore>* out) {
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Status::IOError("mkdir " + dir + ": " + std::strerror(errno));
+  }
+  std::unique_ptr<MvccStore> store(new MvccStore());
+  store->dir_ = dir;
+  store->options_ = options;
+  int rc = mdb_env_create(&store->env_);
+  if (rc != 0) return LmdbStatus(rc, "env create");
+  mdb_env_set_maxdbs(store->env_, 8);
+  mdb_env_set_maxreaders(store->env_, 4096);
+  mdb_env_set_mapsize(store->env_, options.map_size);
+  // NOSYNC: the log in front of the store carries durability (see Sync()).
+  // NOTLS: read transactions are not tied to threads (gRPC callbacks hop).
+  rc = mdb_env_open(store->env_, dir.c_str(), MDB_NOSYNC | MDB_NOTLS | MDB_NORDAHEAD, 0600);
+  if (rc != 0) return LmdbStatus(rc, "open " + dir);
+
+  LmdbTxn txn;
+  Status s = txn.Begin(store->env_, false);
+  if (!s.ok()) return s;
+  struct {
+    const char* name;
+    MDB_dbi* dbi;
+  } tables[] = {{"key", &store->key_dbi_},
+                {"meta", &store->meta_dbi_},
+                {"lease", &store->lease_dbi_},
+                {"alarm", &store->alarm_dbi_},
+                {"member", &store->member_dbi_}};
+  for (auto& t : tables) {
+    rc = mdb_dbi_open(txn.get(), t.name, MDB_CREATE, t.dbi);
+    if (rc != 0) return LmdbStatus(rc, std::string("open table ") + t.name);
+  }
+  s = txn.Commit();
+  if (!s.ok()) return s;
+  s = store->Restore();
+  if (!s.ok()) return s;
+  store->compactor_ = std::thread([st = store.get()] { st->CompactorLoop(); });
+  *out = std::move(store);
+  return Status::OK();
+}
+
+MvccStore::~MvccStore() {
+  {
+    std::lock_guard l(compact_mu_);
+    stopping_ = true;
+  }
+  compact_cv_.notify_all();
+  if (compactor_.joinable()) compactor_.join();
+  if (env_ != nullptr) {
+    mdb_env_sync(env_, 1);
+    mdb_env_close(env_);
+  }
+}
+
+Status MvccStore::Restore() {
+  LmdbTxn txn;
+  Status s = txn.Begin(env_, true);
+  if (!s.ok()) return s;
+  uint64_t applied = 0, term = 0, scheduled = 0, finished = 0;
+  if (!(s = ReadU64(txn, meta_dbi_, kAppliedIndexKey, &applied)).ok()) return s;
+  if (!(s = ReadU64(txn, meta_dbi_, kAppliedTermKey, &term)).ok()) return s;
+  if (!(s = ReadU64(txn, meta_dbi_, kScheduledCompactKey, &scheduled)).ok()) return s;
+  if (!(s = ReadU64(txn, meta_dbi_, kFinishedCompactKey, &finished)).ok()) return s;
+
+  std::unique_lock l(index_.mutex());
+  int64_t current = 1;
+  LmdbCursor c(txn, key_dbi_);
+  mvccpb::KeyValue kv;
+  for (bool ok = c.First(); ok; ok = c.Next()) {
+    Revision rev;
+    bool tomb;
+    if (!DecodeRevisionKey(c.key(), &rev, &tomb)) {
+      return Status::Corruption("mvcc: bad revision key in " + dir_);
+    }
+    std::string_view v = c.value();
+    if (!kv.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+      return Status::Corruption("mvcc: bad value at revision " + std::to_string(rev.main));
+    }
+    if (tomb) {
+      index_.Tombstone(kv.key(), rev);
+    } else {
+      index_.Restore(kv.key(), rev, Revision{kv.create_revision(), 0}, kv.version());
+    }
+    current = std::max(current, rev.main);
+  }
+  current = std::max<int64_t>(current, static_cast<int64_t>(scheduled));
+  current_rev_.store(current);
+  applied_index_.store(applied);
+  applied_term_.store(term);
+  compact_rev_ = static_cast<int64_t>(scheduled);
+  finished_compact_rev_ = static_cast<int64_t>(finished);
+  if (scheduled > 0) {
+    std::set<Revision> keep = index_.Compact(static_cast<int64_t>(scheduled));
+    if (finished < scheduled) compact_jobs_.push_back({static_cast<int64_t>(scheduled), keep});
+  }
+  return Status::OK();
+}
+
+int64_t MvccStore::CompactRevision() const {
+  std::shared_lock l(index_.mutex());
+  return compact_rev_;
+}
+
+MDB_dbi MvccStore::TableDbi(Table t) const {
+  switch (t) {
+    case Table::kMeta:
+      return meta_dbi_;
+    case Table::kLease:
+      return lease_dbi_;
+    case Table::kAlarm:
+      return alarm_dbi_;
+    case Table::kMember:
+      return member_dbi_;
+  }
+  return meta_dbi_;
+}
+
+void MvccStore::CollectRevisions(const KeyRange& range, int64_t rev, const RangeOptions& opts,
+                                 std::vector<Revision>* revs, int64_t* count) const {
+  int64_t n = 0;
+  index_.Visit(range, rev, [&](const std::string&, const KeyVersion& kv) {
+    if (!opts.count_only && (opts.limit <= 0 || n < opts.limit)) revs->push_back(kv.modified);
+    ++n;
+    return true;
+  });
+  *count = n;
+}
+
+Status MvccStore::ReadValues(const LmdbTxn& txn, const std::vector<Revision>& revs,
+                             std::vector<mvccpb::KeyValue>* kvs) const {
+  kvs->resize(revs.size());
+  for (size_t i = 0; i < revs.size(); ++i) {
+    std::string_view v;
+    Status s = txn.Get(key_dbi_, EncodeRevisionKey(revs[i]), &v);
+    if (!s.ok()) {
+      return Status::Corruption("mvcc: revision " + std::to_string(revs[i].main) + "_" +
+                                std::to_string(revs[i].sub) + " missing: " + s.message());
+    }
+    if (!(*kvs)[i].ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+      return Status::Corruption("mvcc: bad value at revision " + std::to_string(revs[i].main));
+    }
+  }
+  return Status::OK();
+}
+
+Status MvccStore::Range(const KeyRange& range, const RangeOptions& opts, RangeResult* out) const {
+  std::vector<Revision> revs;
+  LmdbTxn txn;
+  {
+    std::shared_lock l(index_.mutex());
+    int64_t cur = CurrentRevision();
+    int64_t rev = opts.rev <= 0 ? cur : opts.rev;
+    if (rev > cur) return Status::OutOfRange(kErrFutureRev);
+    if (rev < compact_rev_) return Status::OutOfRange(kErrCompacted);
+    out->rev = rev;
+    CollectRevisions(range, rev, opts, &revs, &out->count);
+    if (revs.empty()) return Status::OK();
+    // Opened under the index lock: compaction cannot delete what we found
+    // before this snapshot exists.
+    Status s = txn.Begin(env_, true);
+    if (!s.ok()) return s;
+  }
+  return ReadValues(txn, revs, &out->kvs);
+}
+
+std::unique_ptr<WriteBatch> MvccStore::NewBatch() {
+  return std::unique_ptr<WriteBatch>(new WriteBatch(this));
+}
+
+void MvccStore::ScheduleCompaction(int64_t rev, std::set<Revision> keep) {
+  {
+    std::lock_guard l(compact_mu_);
+    compact_jobs_.push_back({rev, std::move(keep)});
+  }
+  compact_cv_.notify_all();
+}
+
+void MvccStore::WaitCompacted(int64_t rev) {
+  std::unique_lock l(compact_mu_);
+  compact_cv_.wait(l, [&] { return finished_compact_rev_ >= rev || stopping_; });
+}
+
+void MvccStore::CompactorLoop() {
+  std::unique_lock l(compact_mu_);
+  while (true) {
+    compact_cv_.wait(l, [&] { return stopping_ || !compact_jobs_.empty(); });
+    if (stopping_) return;
+    CompactJob job = std::move(compact_jobs_.front());
+    compact_jobs_.erase(compact_jobs_.begin());
+    l.unlock();
+    Status s = CompactPhysically(job.rev, job.keep);
+    l.lock();
+    if (s.ok()) {
+      finished_compact_rev_ = std::max(finished_compact_rev_, job.rev);
+    } else {
+      // Leave the job for the next start-up; data stays readable meanwhile.
+      fprintf(stderr, "capstan: compaction at %lld failed: %s\n", static_cast<long long>(job.rev),
+              s.ToString().c_str());
+    }
+    compact_cv_.notify_all();
+  }
+}
+
+Status MvccStore::CompactPhysically(int64_t rev, const std::set<Revision>& keep) {
+  // Deletes superseded revisions <= rev a batch at a time, so the apply loop
+  // (the other LMDB writer) waits at most one short transaction.
+  std::string start = EncodeRevisionKey(Revision{0, 0});
+  const std::string end = EncodeRevisionKey(Revision{rev + 1, 0});
+  while (true) {
+    LmdbTxn txn;
+    Status s = txn.Begin(env_, false);
+    if (!s.ok()) return s;
+    size_t n = 0;
+    bool done = true;
+    {
+      LmdbCursor c(txn, key_dbi_);
+      for (bool ok = c.Seek(start); ok;) {
+        if (c.key() >= end) break;
+        if (n >= options_.compaction_batch) {
+          start = std::string(c.key());
+          done = false;
+          break;
+        }
+        Revision r;
+        bool tomb;
+        if (DecodeRevisionKey(c.key(), &r, &tomb) && keep.count(r) == 0) {
+          // After mdb_cursor_del, MDB_NEXT yields the item that followed.
+          if (!(s = c.Delete()).ok()) return s;
+          ++n;
+        }
+        ok = c.Next();
+      }
+    }
+    if (done) {
+      s = txn.Put(meta_dbi_, kFinishedCompactKey, EncodeU64(static_cast<uint64_t>(rev)));
+      if (!s.ok()) return s;
+    }
+    if (!(s = txn.Commit()).ok()) return s;
+    if (done) return Status::OK();
+  }
+}
+
+Status MvccStore::HashKV(int64_t rev, uint32_t* hash, int64_t* compact_rev,
+                         int64_t* hash_rev) const {
+  std::set<Revision> keep;
+  LmdbTxn txn;
+  int64_t compacted;
+  {
+    std::shared_lock l(index_.mutex());
+    int64_t cur = CurrentRevision();
+    if (rev <= 0) rev = cur;
+    if (rev > cur) return Status::OutOfRange(kErrFutureRev);
+    if (rev < compact_rev_) return Status::OutOfRange(kErrCompacted);
+    compacted = compact_rev_;
+    keep = index_.Keep(compacted);
+    Status s = txn.Begin(env_, true);
+    if (!s.ok()) return s;
+  }
+  XXH32_state_t* st = XXH32_createState();
+  XXH32_reset(st, 0);
+  LmdbCursor c(txn, key_dbi_);
+  const std::string end = EncodeRevisionKey(Revision{rev + 1, 0});
+  for (bool ok = c.First(); ok && c.key() < end; ok = c.Next()) {
+    Revision r;
+    bool tomb;
+    if (!DecodeRevisionKey(c.key(), &r, &tomb)) continue;
+    // Revisions at or below the compaction point count only if every member
+    // keeps them, whatever its physical compaction progress.
+    if (r.main <= compacted && keep.count(r) == 0) continue;
+    XXH32_update(st, c.key().data(), c.key().size());
+    XXH32_update(st, c.value().data(), c.value().size());
+  }
+  *hash = XXH32_digest(st);
+  XXH32_freeState(st);
+  *compact_rev = compacted;
+  *hash_rev = rev;
+  return Status::OK();
+}
+
+Status MvccStore::Hash(uint32_t* hash) const {
+  LmdbTxn txn;
+  Status s = txn.Begin(env_, true);
+  if (!s.ok()) return s;
+  XXH32_state_t* st = XXH32_createState();
+  XXH32_reset(st, 0);
+  for (MDB_dbi dbi : {key_dbi_, lease_dbi_, alarm_dbi_, member_dbi_}) {
+    LmdbCursor c(txn, dbi);
+    for (bool ok = c.First(); ok; ok = c.Next()) {
+      XXH32_update(st, c.key().data(), c.key().size());
+      XXH32_update(st, c.value().data(), c.value().size());
+    }
+  }
+  *hash = XXH32_digest(st);
+  XXH32_freeState(st);
+  return Status::OK();
+}
+
+int64_t MvccStore::DbSize() const {
+  MDB_envinfo info;
+  MDB_stat stat;
+  mdb_env_info(env_, &info);
+  mdb_env_stat(env_, &stat);
+  return static_cast<int64_t>((info.me_last_pgno + 1) * stat.ms_psize);
+}
+
+int64_t MvccStore::DbSizeInUse() const {
+  // Pages on LMDB's free list are reused before the file grows, so they do
+  // not count against the quota.
+  int64_t size = DbSize();
+  LmdbTxn txn;
+  if (!txn.Begin(env_, true).ok()) return size;
+  MDB_stat stat;
+  mdb_env_stat(env_, &stat);
+  int64_t free_pages = 0;
+  LmdbCursor c(txn, 0 /* FREE_DBI */);
+  for (bool ok = c.First(); ok; ok = c.Next()) {
+    if (c.value().size() >= sizeof(size_t)) {
+      size_t n;
+      std::memcpy(&n, c.value().data(), sizeof(n));
+      free_pages += static_cast<int64_t>(n);
+    }
+  }
+  return std::max<int64_t>(size - free_pages * stat.ms_psize, 0);
+}
+
+Status MvccStore::Sync() { return LmdbStatus(mdb_env_sync(env_, 1), "sync"); }
+
+Status MvccStore::GetAux(Table table, std::string_view key, std::string* value) const {
+  LmdbTxn txn;
+  Status s = txn.Begin(env_, true);
+  if (!s.ok()) return s;
+  std::string_view v;
+  s = txn.Get(TableDbi(table), key, &v);
+  if (s.ok()) value->assign(v);
+  return s;
+}
+
+Status MvccStore::ScanAux(
+    Table table, const std::function<void(std::string_view, std::string_view)>& fn) const {
+  LmdbTxn txn;
+  Status s = txn.Begin(env_, true);
+  if (!s.ok()) return s;
+  LmdbCursor c(txn, TableDbi(table));
+  for (bool ok = c.First(); ok; ok = c.Next()) fn(c.key(), c.value());
+  return Status::OK();
+}
+
+// ---------------------------------------------------------------- WriteBatch
+
+WriteBatch::WriteBatch(MvccStore* store) : store_(store), begin_rev_(store->CurrentRevision()) {
+  open_status_ = txn_.Begin(store->env_, false);
+}
+
+WriteBatch::~WriteBatch() = default;
+
+void WriteBatch::BeginTxn() { changes_ = 0; }
+
+int64_t WriteBatch::EndTxn() {
+  if (changes_ > 0) begin_rev_++;
+  changes_ = 0;
+  return begin_rev_;
+}
+
+Status WriteBatch::Range(const KeyRange& range, const RangeOptions& opts, RangeResult* out) {
+  if (!open_status_.ok()) return open_status_;
+  int64_t cur = ReadRevision();
+  int64_t rev = opts.rev <= 0 ? cur : opts.rev;
+  if (rev > cur) return Status::OutOfRange(kErrFutureRev);
+  std::vector<Revision> revs;
+  {
+    // The apply loop is the only writer of the index, so a shared lock is
+    // only needed for the compaction revision's consistency with it.
+    std::shared_lock l(store_->index_.mutex());
+    if (rev < store_->compact_rev_) return Status::OutOfRange(kErrCompacted);
+    out->rev = rev;
+    store_->CollectRevisions(range, rev, opts, &revs, &out->count);
+  }
+  return store_->ReadValues(txn_, revs, &out->kvs);
+}
+
+Status WriteBatch::Put(std::string_view key, std::string_view value, int64_t lease,
+                       int64_t* rev_out) {
+  if (!open_status_.ok()) return open_status_;
+  const Revision rev{begin_rev_ + 1, changes_};
+  mvccpb::KeyValue kv;
+  KeyVersion prev;
+  int64_t created = rev.main, version = 1;
+  if (const KeyHistory* h = store_->index_.Find(key); h != nullptr && h->live()) {
+    h->Get(rev.main, &prev);
+    created = prev.created.main;
+    version = prev.version + 1;
+  }
+  kv.set_key(key.data(), key.size());
+  kv.set_value(value.data(), value.size());
+  kv.set_create_revision(created);
+  kv.set_mod_revision(rev.main);
+  kv.set_version(version);
+  kv.set_lease(lease);
+  kv.SerializeToString(&scratch_);
+  // Revision keys only grow, so MDB_APPEND fills pages in order.
+  Status s = txn_.Put(store_->key_dbi_, EncodeRevisionKey(rev), scratch_, MDB_APPEND);
+  if (!s.ok()) return s;
+  {
+    std::unique_lock l(store_->index_.mutex());
+    store_->index_.Put(key, rev);
+  }
+  mvccpb::Event* ev = &events_.emplace_back();
+  ev->set_type(mvccpb::Event::PUT);
+  *ev->mutable_kv() = std::move(kv);
+  changes_++;
+  *rev_out = rev.main;
+  return Status::OK();
+}
+
+Status WriteBatch::DeleteRange(const KeyRange& range, std::vector<mvccpb::KeyValue>* deleted,
+                               int64_t* count) {
+  if (!open_status_.ok()) return open_status_;
+  RangeResult rr;
+  Status s = Range(range, RangeOptions{}, &rr);
+  if (!s.ok()) return s;
+  *count = static_cast<int64_t>(rr.kvs.size());
+  for (mvccpb::KeyValue& old : rr.kvs) {
+    const Revision rev{begin_rev_ + 1, changes_};
+    mvccpb::KeyValue tomb;
+    tomb.set_key(old.key());
+    tomb.SerializeToString(&scratch_);
+    s = txn_.Put(store_->key_dbi_, EncodeRevisionKey(rev, true), scratch_, MDB_APPEND);
+    if (!s.ok()) return s;
+    {
+      std::unique_lock l(store_->index_.mutex());
+      store_->index_.Tombstone(old.key(), rev);
+    }
+    mvccpb::Event* ev = &events_.emplace_back();
+    ev->set_type(mvccpb::Event::DELETE);
+    ev->mutable_kv()->set_key(old.key());
+    ev->mutable_kv()->set_mod_revision(rev.main);
+    changes_++;
+    if (deleted != nullptr) deleted->push_back(std::move(old));
+  }
+  return Status::OK();
+}
+
+Status WriteBatch::Compact(int64_t rev) {
+  if (!open_status_.ok()) return open_status_;
+  std::set<Revision> keep;
+  {
+    std::unique_lock l(store_->index_.mutex());
+    if (rev <= store_->compact_rev_) return Status::OutOfRange(kErrCompacted);
+    if (rev > ReadRevision()) return Status::OutOfRange(kErrFutureRev);
+    keep = store_->index_.Compact(rev);
+    store_->compact_rev_ = rev;
+  }
+  Status s = txn_.Put(store_->meta_dbi_, kScheduledCompactKey, EncodeU64(static_cast<uint64_t>(rev)));
+  if (!s.ok()) return s;
+  pending_compact_ = rev;
+  pending_keep_ = std::move(keep);
+  return Status::OK();
+}
+
+Status WriteBatch::PutAux(Table table, std::string_view key, std::string_view value) {
+  if (!open_status_.ok()) return open_status_;
+  return txn_.Put(store_->TableDbi(table), key, value);
+}
+
+Status WriteBatch::DeleteAux(Table table, std::string_view key) {
+  if (!open_status_.ok()) return open_status_;
+  Status s = txn_.Delete(store_->TableDbi(table), key);
+  return s.IsNotFound() ? Status::OK() : s;
+}
+
+Status WriteBatch::GetAux(Table table, std::string_view key, std::string* value) {
+  if (!open_status_.ok()) return open_status_;
+  std::string_view v;
+  Status s = txn_.Get(store_->TableDbi(table), key, &v);
+  if (s.ok()) value->assign(v);
+  return s;
+}
+
+Status WriteBatch::Commit() {
+  if (!open_status_.ok()) return open_status_;
+  Status s;
+  if (applied_index_ > 0) {
+    s = txn_.Put(store_->meta_dbi_, kAppliedIndexKey, EncodeU64(applied_index_));
+    if (s.ok()) s = txn_.Put(store_->meta_dbi_, kAppliedTermKey, EncodeU64(applied_term_));
+    if (!s.ok()) return s;
+  }
+  s = txn_.Commit();
+  if (!s.ok()) return s;
+  store_->current_rev_.store(begin_rev_, std::memory_order_release);
+  if (applied_index_ > 0) {
+    store_->applied_index_.store(applied_index_, std::memory_order_release);
+    store_->applied_term_.store(applied_term_, std::memory_order_release);
+  }
+  if (pending_compact_ > 0) store_->ScheduleCompaction(pending_compact_, std::move(pending_keep_));
+  return Status::OK();
+}
+
+}  // namespace capstan

@@ -1,0 +1,201 @@
+// MvccStore: etcd's multi-version key-value model on LMDB.
+//
+// Values live in LMDB keyed by revision (append-only, so writes are cheap
+// page appends); KeyIndex maps user keys to revisions in memory and is rebuilt
+// from LMDB at start-up. One WriteBatch (the apply loop's) writes at a time;
+// any number of readers run concurrently at the published revision.
+//
+// Durability belongs to the log in front of the store: LMDB runs without
+// fsync, the applied log index is written in the same LMDB transaction as the
+// data it covers, and Sync() makes everything up to it durable so the log can
+// be released.
+#pragma once
+
+#include <lmdb.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kv.pb.h"
+#include "storage/key_index.h"
+#include "storage/lmdb_txn.h"
+#include "storage/status.h"
+
+namespace capstan {
+
+class WriteBatch;
+
+// The error texts are etcd's (the API layer adds "etcdserver: ").
+inline constexpr const char* kErrCompacted = "mvcc: required revision has been compacted";
+inline constexpr const char* kErrFutureRev = "mvcc: required revision is a future revision";
+
+struct StoreOptions {
+  size_t map_size = size_t{64} << 30;  // address space only; the file grows as used
+  size_t compaction_batch = 1000;      // revisions deleted per LMDB transaction
+};
+
+struct RangeOptions {
+  int64_t limit = 0;  // 0 = no limit
+  int64_t rev = 0;    // 0 = current
+  bool count_only = false;
+};
+
+struct RangeResult {
+  std::vector<mvccpb::KeyValue> kvs;
+  int64_t count = 0;  // keys in the range at `rev`, regardless of limit
+  int64_t rev = 0;    // the revision read
+};
+
+// Tables beside the MVCC data, for state other layers persist through the
+// store so that it commits atomically with the data (leases, alarms, members).
+enum class Table { kMeta, kLease, kAlarm, kMember };
+
+class MvccStore {
+ public:
+  static Status Open(const std::string& dir, const StoreOptions& options,
+                     std::unique_ptr<MvccStore>* out);
+  ~MvccStore();
+  MvccStore(const MvccStore&) = delete;
+  MvccStore& operator=(const MvccStore&) = delete;
+
+  // Reads at the published revision (or opts.rev), concurrently with writes.
+  Status Range(const KeyRange& range, const RangeOptions& opts, RangeResult* out) const;
+
+  int64_t CurrentRevision() const { return current_rev_.load(std::memory_order_acquire); }
+  int64_t CompactRevision() const;
+  uint64_t AppliedIndex() const { return applied_index_.load(std::memory_order_acquire); }
+  uint64_t AppliedTerm() const { return applied_term_.load(std::memory_order_acquire); }
+
+  // The apply loop's batch. Only one may be open at a time.
+  std::unique_ptr<WriteBatch> NewBatch();
+
+  // Waits until physical compaction up to `rev` (or later) has finished.
+  void WaitCompacted(int64_t rev);
+
+  // A hash of every (revision, key, value) up to `rev` that a member must
+  // keep: equal on members with equal histories, whatever their compaction
+  // progress. rev 0 = current.
+  Status HashKV(int64_t rev, uint32_t* hash, int64_t* compact_rev, int64_t* hash_rev) const;
+  // A hash of all data and side tables (Maintenance.Hash).
+  Status Hash(uint32_t* hash) const;
+
+  // Bytes of the LMDB file / of the pages in use (free pages are reused).
+  int64_t DbSize() const;
+  int64_t DbSizeInUse() const;
+
+  Status Sync();  // fsync LMDB: everything applied so far is durable
+
+  // Reads a side table (committed state).
+  Status GetAux(Table table, std::string_view key, std::string* value) const;
+  // Visits every row of a side table.
+  Status ScanAux(Table table,
+                 const std::function<void(std::string_view key, std::string_view value)>& fn) const;
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  friend class WriteBatch;
+  MvccStore() = default;
+
+  Status Restore();
+  // Reads values for `revs` through `txn`.
+  Status ReadValues(const LmdbTxn& txn, const std::vector<Revision>& revs,
+                    std::vector<mvccpb::KeyValue>* kvs) const;
+  // Collects the revisions of `range` visible at `rev`; caller holds the index lock.
+  void CollectRevisions(const KeyRange& range, int64_t rev, const RangeOptions& opts,
+                        std::vector<Revision>* revs, int64_t* count) const;
+  MDB_dbi TableDbi(Table t) const;
+  void CompactorLoop();
+  Status CompactPhysically(int64_t rev, const std::set<Revision>& keep);
+  void ScheduleCompaction(int64_t rev, std::set<Revision> keep);
+
+  std::string dir_;
+  StoreOptions options_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi key_dbi_ = 0;  // revision -> mvccpb.KeyValue
+  MDB_dbi meta_dbi_ = 0, lease_dbi_ = 0, alarm_dbi_ = 0, member_dbi_ = 0;
+
+  KeyIndex index_;
+  std::atomic<int64_t> current_rev_{1};
+  int64_t compact_rev_ = 0;  // guarded by index_.mutex()
+  std::atomic<uint64_t> applied_index_{0};
+  std::atomic<uint64_t> applied_term_{0};
+  bool batch_open_ = false;
+
+  // Physical compaction runs on its own thread, a batch of revisions per LMDB txn.
+  std::mutex compact_mu_;
+  std::condition_variable compact_cv_;
+  struct CompactJob {
+    int64_t rev;
+    std::set<Revision> keep;
+  };
+  std::vector<CompactJob> compact_jobs_;
+  int64_t finished_compact_rev_ = 0;
+  bool stopping_ = false;
+  std::thread compactor_;
+};
+
+// One LMDB write transaction holding any number of etcd transactions, each of
+// which takes one main revision if it changes anything.
+class WriteBatch {
+ public:
+  ~WriteBatch();
+
+  // Starts an etcd transaction; reads see its own earlier writes.
+  void BeginTxn();
+  // Ends it and returns the store revision after it.
+  int64_t EndTxn();
+  // The revision reads inside the current transaction see.
+  int64_t ReadRevision() const { return changes_ > 0 ? begin_rev_ + 1 : begin_rev_; }
+  // The store revision before the current transaction.
+  int64_t BeginRevision() const { return begin_rev_; }
+
+  Status Range(const KeyRange& range, const RangeOptions& opts, RangeResult* out);
+  // Returns the revision of the put.
+  Status Put(std::string_view key, std::string_view value, int64_t lease, int64_t* rev);
+  // Deletes every live key of `range`; `deleted` (optional) gets their last values.
+  Status DeleteRange(const KeyRange& range, std::vector<mvccpb::KeyValue>* deleted,
+                     int64_t* count);
+
+  // Validates and applies a compaction at `rev` (OutOfRange with etcd's text
+  // when compacted or in the future); the physical deletion follows later.
+  Status Compact(int64_t rev);
+
+  Status PutAux(Table table, std::string_view key, std::string_view value);
+  Status DeleteAux(Table table, std::string_view key);
+  Status GetAux(Table table, std::string_view key, std::string* value);
+
+  void SetApplied(uint64_t index, uint64_t term) {
+    applied_index_ = index;
+    applied_term_ = term;
+  }
+
+  // Changes of this batch, in revision order (for watchers).
+  const std::vector<mvccpb::Event>& events() const { return events_; }
+
+  Status Commit();
+
+ private:
+  friend class MvccStore;
+  explicit WriteBatch(MvccStore* store);
+
+  MvccStore* store_;
+  LmdbTxn txn_;
+  Status open_status_;
+  int64_t begin_rev_;
+  int64_t changes_ = 0;  // changes (sub revisions) in the current etcd txn
+  uint64_t applied_index_ = 0, applied_term_ = 0;
+  std::vector<mvccpb::Event> events_;
+  std::string scratch_;
+  int64_t pending_compact_ = 0;
+  std::set<Revision> pending_keep_;
+};
+
+}  // namespace capstan

@@ -1,0 +1,258 @@
+#include "storage/mvcc_store.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "tests/unit/storage/test_dir.h"
+
+namespace capstan {
+namespace {
+
+const std::string kFromKey("\0", 1);
+
+class MvccStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+  void Reopen() {
+    store_.reset();
+    ASSERT_TRUE(MvccStore::Open(dir_.Sub("db"), StoreOptions{}, &store_).ok());
+  }
+  int64_t Put(const std::string& k, const std::string& v, int64_t lease = 0) {
+    auto b = store_->NewBatch();
+    b->BeginTxn();
+    int64_t rev;
+    EXPECT_TRUE(b->Put(k, v, lease, &rev).ok());
+    b->EndTxn();
+    b->SetApplied(++index_, 1);
+    EXPECT_TRUE(b->Commit().ok());
+    return rev;
+  }
+  int64_t Delete(const std::string& k, const std::string& end = "") {
+    auto b = store_->NewBatch();
+    b->BeginTxn();
+    int64_t n;
+    EXPECT_TRUE(b->DeleteRange({k, end}, nullptr, &n).ok());
+    b->EndTxn();
+    EXPECT_TRUE(b->Commit().ok());
+    return n;
+  }
+  Status Compact(int64_t rev) {
+    auto b = store_->NewBatch();
+    Status s = b->Compact(rev);
+    if (!s.ok()) return s;
+    s = b->Commit();
+    store_->WaitCompacted(rev);
+    return s;
+  }
+  std::string Get(const std::string& k, int64_t rev = 0) {
+    RangeResult rr;
+    RangeOptions o;
+    o.rev = rev;
+    Status s = store_->Range({k, ""}, o, &rr);
+    if (!s.ok()) return "error: " + s.message();
+    if (rr.kvs.empty()) return "<none>";
+    return rr.kvs[0].value();
+  }
+  std::string Keys(const std::string& k, const std::string& end, RangeOptions o = {}) {
+    RangeResult rr;
+    Status s = store_->Range({k, end}, o, &rr);
+    if (!s.ok()) return "error: " + s.message();
+    std::string out;
+    for (auto& kv : rr.kvs) out += kv.key();
+    return out + "/" + std::to_string(rr.count);
+  }
+
+  TestDir dir_;
+  std::unique_ptr<MvccStore> store_;
+  uint64_t index_ = 0;
+};
+
+TEST_F(MvccStoreTest, EmptyStoreIsAtRevisionOne) {
+  EXPECT_EQ(store_->CurrentRevision(), 1);
+  EXPECT_EQ(Get("a"), "<none>");
+}
+
+TEST_F(MvccStoreTest, PutGetVersions) {
+  EXPECT_EQ(Put("a", "1"), 2);
+  EXPECT_EQ(Put("a", "2"), 3);
+  RangeResult rr;
+  ASSERT_TRUE(store_->Range({"a", ""}, {}, &rr).ok());
+  ASSERT_EQ(rr.kvs.size(), 1u);
+  EXPECT_EQ(rr.kvs[0].value(), "2");
+  EXPECT_EQ(rr.kvs[0].create_revision(), 2);
+  EXPECT_EQ(rr.kvs[0].mod_revision(), 3);
+  EXPECT_EQ(rr.kvs[0].version(), 2);
+  EXPECT_EQ(Get("a", 2), "1");
+  EXPECT_EQ(Get("a", 4), "error: " + std::string(kErrFutureRev));
+}
+
+TEST_F(MvccStoreTest, DeleteAndRecreate) {
+  Put("a", "1");
+  EXPECT_EQ(Delete("a"), 1);
+  EXPECT_EQ(Delete("a"), 0);
+  EXPECT_EQ(store_->CurrentRevision(), 3);  // a no-op delete takes no revision
+  EXPECT_EQ(Get("a"), "<none>");
+  Put("a", "2");
+  RangeResult rr;
+  ASSERT_TRUE(store_->Range({"a", ""}, {}, &rr).ok());
+  EXPECT_EQ(rr.kvs[0].version(), 1);
+  EXPECT_EQ(rr.kvs[0].create_revision(), 4);
+}
+
+TEST_F(MvccStoreTest, RangeLimitCountAndFromKey) {
+  for (std::string k : {"a", "b", "c", "d"}) Put(k, k);
+  EXPECT_EQ(Keys("b", "d"), "bc/2");
+  EXPECT_EQ(Keys("b", kFromKey), "bcd/3");
+  EXPECT_EQ(Keys(kFromKey, kFromKey), "abcd/4");
+  RangeOptions o;
+  o.limit = 2;
+  EXPECT_EQ(Keys("a", kFromKey, o), "ab/4");
+  o.limit = 0;
+  o.count_only = true;
+  EXPECT_EQ(Keys("a", kFromKey, o), "/4");
+  o = {};
+  o.rev = 3;
+  EXPECT_EQ(Keys("a", kFromKey, o), "ab/2");
+}
+
+TEST_F(MvccStoreTest, TxnReadsOwnWritesAndSharesRevision) {
+  Put("x", "0");
+  auto b = store_->NewBatch();
+  b->BeginTxn();
+  int64_t r1, r2, n;
+  ASSERT_TRUE(b->Put("a", "1", 0, &r1).ok());
+  ASSERT_TRUE(b->Put("b", "1", 0, &r2).ok());
+  EXPECT_EQ(r1, r2);
+  RangeResult rr;
+  ASSERT_TRUE(b->Range({"a", "c"}, {}, &rr).ok());
+  EXPECT_EQ(rr.kvs.size(), 2u);
+  ASSERT_TRUE(b->DeleteRange({"x", ""}, nullptr, &n).ok());
+  EXPECT_EQ(b->EndTxn(), 3);
+  // Readers don't see an uncommitted batch.
+  EXPECT_EQ(Get("a"), "<none>");
+  EXPECT_EQ(Get("x"), "0");
+  ASSERT_TRUE(b->Commit().ok());
+  EXPECT_EQ(Get("a"), "1");
+  EXPECT_EQ(Get("x"), "<none>");
+  EXPECT_EQ(b->events().size(), 3u);
+}
+
+TEST_F(MvccStoreTest, CompactionKeepsLatestAndRejectsOld) {
+  Put("a", "1");  // 2
+  Put("a", "2");  // 3
+  Put("b", "1");  // 4
+  Delete("b");    // 5
+  Put("a", "3");  // 6
+  ASSERT_TRUE(Compact(5).ok());
+  EXPECT_EQ(Get("a", 4), "error: " + std::string(kErrCompacted));
+  EXPECT_EQ(Get("a", 5), "2");
+  EXPECT_EQ(Get("b", 5), "<none>");
+  EXPECT_EQ(Get("a"), "3");
+  Status s = Compact(5);
+  EXPECT_EQ(s.message(), kErrCompacted);
+  s = Compact(100);
+  EXPECT_EQ(s.message(), kErrFutureRev);
+  // Survives restart, and the physical deletion happened.
+  Reopen();
+  EXPECT_EQ(store_->CompactRevision(), 5);
+  EXPECT_EQ(Get("a", 5), "2");
+  EXPECT_EQ(Get("a", 4), "error: " + std::string(kErrCompacted));
+  RangeResult rr;
+  ASSERT_TRUE(store_->Range({"a", ""}, {}, &rr).ok());
+  EXPECT_EQ(rr.kvs[0].version(), 3);
+  EXPECT_EQ(rr.kvs[0].create_revision(), 2);
+}
+
+TEST_F(MvccStoreTest, RestoreRebuildsIndexAndAppliedIndex) {
+  Put("a", "1");
+  Put("b", "2");
+  Delete("a");
+  Put("a", "3");
+  Reopen();
+  EXPECT_EQ(store_->CurrentRevision(), 5);
+  EXPECT_EQ(store_->AppliedIndex(), 3u);
+  EXPECT_EQ(Get("a"), "3");
+  EXPECT_EQ(Get("a", 3), "1");
+  EXPECT_EQ(Get("a", 4), "<none>");
+  EXPECT_EQ(Put("c", "x"), 6);
+}
+
+TEST_F(MvccStoreTest, HashKVIsDeterministicAcrossCompactionProgress) {
+  // Two stores with the same history; only one compacts. Hashes at a revision
+  // at or after the compaction point agree.
+  TestDir other;
+  std::unique_ptr<MvccStore> b;
+  ASSERT_TRUE(MvccStore::Open(other.Sub("db"), StoreOptions{}, &b).ok());
+  std::mt19937 rng(7);
+  for (int i = 0; i < 200; ++i) {
+    std::string k = "k" + std::to_string(rng() % 20);
+    const bool del = rng() % 4 == 0;
+    for (MvccStore* s : {store_.get(), b.get()}) {
+      auto wb = s->NewBatch();
+      wb->BeginTxn();
+      int64_t rev, n;
+      if (del) {
+        ASSERT_TRUE(wb->DeleteRange({k, ""}, nullptr, &n).ok());
+      } else {
+        ASSERT_TRUE(wb->Put(k, "v" + std::to_string(i), 0, &rev).ok());
+      }
+      wb->EndTxn();
+      ASSERT_TRUE(wb->Commit().ok());
+    }
+  }
+  uint32_t h1, h2;
+  int64_t c1, c2, r1, r2;
+  ASSERT_TRUE(store_->HashKV(0, &h1, &c1, &r1).ok());
+  ASSERT_TRUE(b->HashKV(0, &h2, &c2, &r2).ok());
+  EXPECT_EQ(h1, h2);
+  int64_t at = store_->CurrentRevision() - 50;
+  ASSERT_TRUE(Compact(at).ok());
+  {
+    auto wb = b->NewBatch();
+    ASSERT_TRUE(wb->Compact(at).ok());
+    ASSERT_TRUE(wb->Commit().ok());
+    b->WaitCompacted(at);
+  }
+  ASSERT_TRUE(store_->HashKV(0, &h1, &c1, &r1).ok());
+  ASSERT_TRUE(b->HashKV(0, &h2, &c2, &r2).ok());
+  EXPECT_EQ(h1, h2);
+  EXPECT_EQ(c1, at);
+  // A different history hashes differently.
+  Put("extra", "1");
+  ASSERT_TRUE(store_->HashKV(0, &h1, &c1, &r1).ok());
+  EXPECT_NE(h1, h2);
+}
+
+TEST_F(MvccStoreTest, RandomizedAgainstModel) {
+  // A model of the latest values checked after every step and after restart.
+  std::map<std::string, std::string> model;
+  std::mt19937 rng(42);
+  for (int i = 0; i < 2000; ++i) {
+    std::string k = "k" + std::to_string(rng() % 50);
+    if (rng() % 3 == 0) {
+      Delete(k);
+      model.erase(k);
+    } else {
+      std::string v = std::to_string(rng());
+      Put(k, v);
+      model[k] = v;
+    }
+    if (i % 500 == 499) {
+      ASSERT_TRUE(Compact(store_->CurrentRevision() - 10).ok());
+      Reopen();
+    }
+  }
+  RangeResult rr;
+  ASSERT_TRUE(store_->Range({kFromKey, kFromKey}, {}, &rr).ok());
+  ASSERT_EQ(rr.kvs.size(), model.size());
+  size_t i = 0;
+  for (auto& [k, v] : model) {
+    EXPECT_EQ(rr.kvs[i].key(), k);
+    EXPECT_EQ(rr.kvs[i].value(), v);
+    ++i;
+  }
+}
+
+}  // namespace
+}  // namespace capstan
