@@ -1,0 +1,431 @@
+#include "api/applier.h"
+
+#include <algorithm>
+
+#include "api/etcd_errors.h"
+#include "storage/revision.h"
+
+namespace capstan::api {
+
+using etcdserverpb::Compare;
+using etcdserverpb::RangeRequest;
+using etcdserverpb::RequestOp;
+using etcdserverpb::TxnRequest;
+
+namespace {
+
+KeyRange ToKeyRange(const std::string& key, const std::string& end) { return KeyRange{key, end}; }
+
+bool Less(const mvccpb::KeyValue& a, const mvccpb::KeyValue& b, RangeRequest::SortTarget t) {
+  switch (t) {
+    case RangeRequest::KEY:
+      return a.key() < b.key();
+    case RangeRequest::VERSION:
+      return a.version() < b.version();
+    case RangeRequest::CREATE:
+      return a.create_revision() < b.create_revision();
+    case RangeRequest::MOD:
+      return a.mod_revision() < b.mod_revision();
+    case RangeRequest::VALUE:
+      return a.value() < b.value();
+    default:
+      return false;
+  }
+}
+
+template <typename T>
+int CompareValues(const T& a, const T& b) {
+  return a < b ? -1 : (b < a ? 1 : 0);
+}
+
+bool CompareKV(const Compare& c, const mvccpb::KeyValue& kv) {
+  int r = 0;
+  switch (c.target()) {
+    case Compare::VALUE:
+      r = CompareValues<std::string>(kv.value(), c.value());
+      break;
+    case Compare::CREATE:
+      r = CompareValues(kv.create_revision(), c.create_revision());
+      break;
+    case Compare::MOD:
+      r = CompareValues(kv.mod_revision(), c.mod_revision());
+      break;
+    case Compare::VERSION:
+      r = CompareValues(kv.version(), c.version());
+      break;
+    case Compare::LEASE:
+      r = CompareValues(kv.lease(), c.lease());
+      break;
+    default:
+      return false;
+  }
+  switch (c.result()) {
+    case Compare::EQUAL:
+      return r == 0;
+    case Compare::NOT_EQUAL:
+      return r != 0;
+    case Compare::GREATER:
+      return r > 0;
+    case Compare::LESS:
+      return r < 0;
+    default:
+      return false;
+  }
+}
+
+bool TxnHasWrites(const TxnRequest& r) {
+  for (const auto* ops : {&r.success(), &r.failure()}) {
+    for (const RequestOp& op : *ops) {
+      switch (op.request_case()) {
+        case RequestOp::kRequestPut:
+        case RequestOp::kRequestDeleteRange:
+          return true;
+        case RequestOp::kRequestTxn:
+          if (TxnHasWrites(op.request_txn())) return true;
+          break;
+        default:
+          break;
+      }
+    }
+  }
+  return false;
+}
+
+std::string AlarmKey(uint64_t member, etcdserverpb::AlarmType type) {
+  std::string k(9, '\0');
+  PutBigEndian64(k.data(), member);
+  k[8] = static_cast<char>(type);
+  return k;
+}
+
+}  // namespace
+
+template <typename Reader>
+Status ExecuteRange(Reader& reader, const RangeRequest& r, etcdserverpb::RangeResponse* resp) {
+  const bool filtered = r.min_mod_revision() != 0 || r.max_mod_revision() != 0 ||
+                        r.min_create_revision() != 0 || r.max_create_revision() != 0;
+  RangeOptions opts;
+  opts.rev = r.revision();
+  opts.count_only = r.count_only();
+  // Sorting and filtering need every key; otherwise fetch one extra to know `more`.
+  if (r.sort_order() == RangeRequest::NONE && !filtered && r.limit() > 0) {
+    opts.limit = r.limit() + 1;
+  }
+  RangeResult rr;
+  Status s = reader.Range(ToKeyRange(r.key(), r.range_end()), opts, &rr);
+  if (!s.ok()) return s;
+  auto& kvs = rr.kvs;
+  if (filtered) {
+    std::erase_if(kvs, [&](const mvccpb::KeyValue& kv) {
+      return (r.max_mod_revision() != 0 && kv.mod_revision() > r.max_mod_revision()) ||
+             (r.min_mod_revision() != 0 && kv.mod_revision() < r.min_mod_revision()) ||
+             (r.max_create_revision() != 0 && kv.create_revision() > r.max_create_revision()) ||
+             (r.min_create_revision() != 0 && kv.create_revision() < r.min_create_revision());
+    });
+  }
+  auto order = r.sort_order();
+  // Results come in ascending key order; any other target defaults to ascending.
+  if (r.sort_target() != RangeRequest::KEY && order == RangeRequest::NONE) {
+    order = RangeRequest::ASCEND;
+  }
+  if (order == RangeRequest::ASCEND && r.sort_target() != RangeRequest::KEY) {
+    std::stable_sort(kvs.begin(), kvs.end(),
+                     [&](const auto& a, const auto& b) { return Less(a, b, r.sort_target()); });
+  } else if (order == RangeRequest::DESCEND) {
+    std::stable_sort(kvs.begin(), kvs.end(),
+                     [&](const auto& a, const auto& b) { return Less(b, a, r.sort_target()); });
+  }
+  if (r.limit() > 0 && static_cast<int64_t>(kvs.size()) > r.limit()) {
+    kvs.resize(static_cast<size_t>(r.limit()));
+    resp->set_more(true);
+  }
+  resp->mutable_header()->set_revision(rr.rev);
+  resp->set_count(rr.count);
+  resp->mutable_kvs()->Reserve(static_cast<int>(kvs.size()));
+  for (auto& kv : kvs) {
+    if (r.keys_only()) kv.clear_value();
+    *resp->add_kvs() = std::move(kv);
+  }
+  return Status::OK();
+}
+
+template Status ExecuteRange<MvccStore>(MvccStore&, const RangeRequest&,
+                                              etcdserverpb::RangeResponse*);
+template Status ExecuteRange<WriteBatch>(WriteBatch&, const RangeRequest&,
+                                         etcdserverpb::RangeResponse*);
+
+// ------------------------------------------------------------------ AlarmSet
+
+void AlarmSet::Load(const MvccStore& store) {
+  std::lock_guard l(mu_);
+  store.ScanAux(Table::kAlarm, [&](std::string_view key, std::string_view) {
+    if (key.size() == 9) {
+      alarms_.insert({GetBigEndian64(key.data()), static_cast<etcdserverpb::AlarmType>(key[8])});
+    }
+  });
+}
+
+std::vector<AlarmSet::Alarm> AlarmSet::List() const {
+  std::lock_guard l(mu_);
+  return {alarms_.begin(), alarms_.end()};
+}
+
+bool AlarmSet::Has(etcdserverpb::AlarmType type) const {
+  std::lock_guard l(mu_);
+  for (const auto& a : alarms_) {
+    if (a.second == type) return true;
+  }
+  return false;
+}
+
+bool AlarmSet::Activate(WriteBatch* batch, uint64_t member, etcdserverpb::AlarmType type) {
+  std::lock_guard l(mu_);
+  if (!alarms_.insert({member, type}).second) return false;
+  batch->PutAux(Table::kAlarm, AlarmKey(member, type), "");
+  return true;
+}
+
+bool AlarmSet::Deactivate(WriteBatch* batch, uint64_t member, etcdserverpb::AlarmType type) {
+  std::lock_guard l(mu_);
+  if (alarms_.erase({member, type}) == 0) return false;
+  batch->DeleteAux(Table::kAlarm, AlarmKey(member, type));
+  return true;
+}
+
+// ------------------------------------------------------------------- Applier
+
+ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b,
+                           google::protobuf::Message* response) {
+  using R = internalpb::InternalRequest;
+  ApplyResult result;
+  b->BeginTxn();
+  switch (req.request_case()) {
+    case R::kPut: {
+      etcdserverpb::PutResponse scratch;
+      auto* resp = response ? static_cast<etcdserverpb::PutResponse*>(response) : &scratch;
+      result.status = Put(b, req.put(), resp);
+      break;
+    }
+    case R::kDeleteRange: {
+      etcdserverpb::DeleteRangeResponse scratch;
+      auto* resp = response ? static_cast<etcdserverpb::DeleteRangeResponse*>(response) : &scratch;
+      result.status = DeleteRange(b, req.delete_range(), resp);
+      break;
+    }
+    case R::kTxn: {
+      etcdserverpb::TxnResponse scratch;
+      auto* resp = response ? static_cast<etcdserverpb::TxnResponse*>(response) : &scratch;
+      result.status = Txn(b, req.txn(), resp);
+      break;
+    }
+    case R::kCompaction: {
+      etcdserverpb::CompactionResponse scratch;
+      auto* resp = response ? static_cast<etcdserverpb::CompactionResponse*>(response) : &scratch;
+      result = Compaction(b, req.compaction(), resp);
+      break;
+    }
+    case R::kAlarm: {
+      etcdserverpb::AlarmResponse scratch;
+      auto* resp = response ? static_cast<etcdserverpb::AlarmResponse*>(response) : &scratch;
+      result.status = Alarm(b, req.alarm(), resp);
+      break;
+    }
+    default:
+      result.status = Status::InvalidArgument("unsupported request in log");
+      break;
+  }
+  b->EndTxn();
+  return result;
+}
+
+Status Applier::Put(WriteBatch* b, const etcdserverpb::PutRequest& r,
+                    etcdserverpb::PutResponse* resp) {
+  if (alarms_->Has(etcdserverpb::NOSPACE)) return Status::ResourceExhausted(errors::kNoSpace);
+  int64_t lease = r.lease();
+  if (lease != 0 && !lease_exists_(lease)) return Status::NotFound(errors::kLeaseNotFound);
+  std::string_view value = r.value();
+  RangeResult prev;
+  if (r.ignore_value() || r.ignore_lease() || r.prev_kv()) {
+    Status s = b->Range(ToKeyRange(r.key(), ""), RangeOptions{}, &prev);
+    if (!s.ok()) return s;
+  }
+  if (r.ignore_value() || r.ignore_lease()) {
+    if (prev.kvs.empty()) return Status::InvalidArgument(errors::kKeyNotFound);
+  }
+  if (r.ignore_value()) value = prev.kvs[0].value();
+  if (r.ignore_lease()) lease = prev.kvs[0].lease();
+  if (r.prev_kv() && !prev.kvs.empty()) *resp->mutable_prev_kv() = prev.kvs[0];
+  int64_t rev;
+  Status s = b->Put(r.key(), value, lease, &rev);
+  if (!s.ok()) return s;
+  resp->mutable_header()->set_revision(rev);
+  return Status::OK();
+}
+
+Status Applier::DeleteRange(WriteBatch* b, const etcdserverpb::DeleteRangeRequest& r,
+                            etcdserverpb::DeleteRangeResponse* resp) {
+  std::vector<mvccpb::KeyValue> deleted;
+  int64_t n = 0;
+  Status s = b->DeleteRange(ToKeyRange(r.key(), r.range_end()), r.prev_kv() ? &deleted : nullptr, &n);
+  if (!s.ok()) return s;
+  resp->set_deleted(n);
+  for (auto& kv : deleted) *resp->add_prev_kvs() = std::move(kv);
+  resp->mutable_header()->set_revision(b->ReadRevision());
+  return Status::OK();
+}
+
+bool Applier::Compare(WriteBatch* b, const etcdserverpb::Compare& c) {
+  RangeResult rr;
+  if (!b->Range(ToKeyRange(c.key(), c.range_end()), RangeOptions{}, &rr).ok()) return false;
+  if (rr.kvs.empty()) {
+    // A missing key has no value to compare (nil == empty in gRPC); its
+    // version, revisions and lease are 0.
+    if (c.target() == Compare::VALUE) return false;
+    return CompareKV(c, mvccpb::KeyValue());
+  }
+  for (const auto& kv : rr.kvs) {
+    if (!CompareKV(c, kv)) return false;
+  }
+  return true;
+}
+
+void Applier::DecidePath(WriteBatch* b, const TxnRequest& r, std::vector<bool>* path) {
+  bool ok = true;
+  for (const auto& c : r.compare()) {
+    if (!Compare(b, c)) {
+      ok = false;
+      break;
+    }
+  }
+  path->push_back(ok);
+  for (const RequestOp& op : ok ? r.success() : r.failure()) {
+    if (op.request_case() == RequestOp::kRequestTxn) DecidePath(b, op.request_txn(), path);
+  }
+}
+
+Status Applier::CheckPath(WriteBatch* b, const TxnRequest& r, const std::vector<bool>& path,
+                          size_t* pos) {
+  const bool ok = path[(*pos)++];
+  for (const RequestOp& op : ok ? r.success() : r.failure()) {
+    switch (op.request_case()) {
+      case RequestOp::kRequestTxn: {
+        Status s = CheckPath(b, op.request_txn(), path, pos);
+        if (!s.ok()) return s;
+        break;
+      }
+      case RequestOp::kRequestPut: {
+        const auto& p = op.request_put();
+        if (p.ignore_value() || p.ignore_lease()) {
+          RangeResult rr;
+          Status s = b->Range(ToKeyRange(p.key(), ""), RangeOptions{}, &rr);
+          if (!s.ok()) return s;
+          if (rr.kvs.empty()) return Status::InvalidArgument(errors::kKeyNotFound);
+        }
+        if (p.lease() != 0 && !lease_exists_(p.lease())) {
+          return Status::NotFound(errors::kLeaseNotFound);
+        }
+        break;
+      }
+      case RequestOp::kRequestRange: {
+        int64_t rev = op.request_range().revision();
+        if (rev > b->ReadRevision()) return Status::OutOfRange(kErrFutureRev);
+        if (rev != 0 && rev < store_->CompactRevision()) return Status::OutOfRange(kErrCompacted);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return Status::OK();
+}
+
+Status Applier::ExecutePath(WriteBatch* b, const TxnRequest& r, const std::vector<bool>& path,
+                            size_t* pos, etcdserverpb::TxnResponse* resp) {
+  const bool ok = path[(*pos)++];
+  resp->set_succeeded(ok);
+  for (const RequestOp& op : ok ? r.success() : r.failure()) {
+    etcdserverpb::ResponseOp* out = resp->add_responses();
+    Status s;
+    switch (op.request_case()) {
+      case RequestOp::kRequestRange:
+        s = ExecuteRange(*b, op.request_range(), out->mutable_response_range());
+        break;
+      case RequestOp::kRequestPut: {
+        // Checks already ran: Put's own lease/alarm guards pass here.
+        s = Put(b, op.request_put(), out->mutable_response_put());
+        break;
+      }
+      case RequestOp::kRequestDeleteRange:
+        s = DeleteRange(b, op.request_delete_range(), out->mutable_response_delete_range());
+        break;
+      case RequestOp::kRequestTxn: {
+        auto* nested = out->mutable_response_txn();
+        nested->mutable_header();  // etcd sends nested txns an empty header
+        s = ExecutePath(b, op.request_txn(), path, pos, nested);
+        break;
+      }
+      default:
+        break;
+    }
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status Applier::Txn(WriteBatch* b, const TxnRequest& r, etcdserverpb::TxnResponse* resp) {
+  std::vector<bool> path;
+  DecidePath(b, r, &path);
+  const bool writes = TxnHasWrites(r);
+  if (writes && alarms_->Has(etcdserverpb::NOSPACE)) {
+    return Status::ResourceExhausted(errors::kNoSpace);
+  }
+  size_t pos = 0;
+  Status s = CheckPath(b, r, path, &pos);
+  if (!s.ok()) return s;
+  pos = 0;
+  s = ExecutePath(b, r, path, &pos, resp);
+  if (!s.ok()) {
+    // Checks ran first, so only an I/O failure gets here, with part of the
+    // transaction written: the batch must not commit.
+    return Status::Corruption("txn failed half-way: " + s.message());
+  }
+  resp->mutable_header()->set_revision(b->ReadRevision());
+  return Status::OK();
+}
+
+ApplyResult Applier::Compaction(WriteBatch* b, const etcdserverpb::CompactionRequest& r,
+                                etcdserverpb::CompactionResponse* resp) {
+  ApplyResult result;
+  result.status = b->Compact(r.revision());
+  if (!result.status.ok()) return result;
+  resp->mutable_header()->set_revision(b->ReadRevision());
+  if (r.physical()) result.wait_compacted = r.revision();
+  return result;
+}
+
+Status Applier::Alarm(WriteBatch* b, const etcdserverpb::AlarmRequest& r,
+                      etcdserverpb::AlarmResponse* resp) {
+  auto add = [&](uint64_t member, etcdserverpb::AlarmType type) {
+    auto* a = resp->add_alarms();
+    a->set_memberid(member);
+    a->set_alarm(type);
+  };
+  switch (r.action()) {
+    case etcdserverpb::AlarmRequest::GET:
+      for (const auto& [m, t] : alarms_->List()) add(m, t);
+      break;
+    case etcdserverpb::AlarmRequest::ACTIVATE:
+      if (r.alarm() == etcdserverpb::NONE) break;
+      if (alarms_->Activate(b, r.memberid(), r.alarm())) add(r.memberid(), r.alarm());
+      break;
+    case etcdserverpb::AlarmRequest::DEACTIVATE:
+      if (alarms_->Deactivate(b, r.memberid(), r.alarm())) add(r.memberid(), r.alarm());
+      break;
+    default:
+      break;
+  }
+  resp->mutable_header()->set_revision(b->ReadRevision());
+  return Status::OK();
+}
+
+}  // namespace capstan::api

@@ -1,0 +1,83 @@
+#include "api/capstan_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <climits>
+
+#include "api/auth_service.h"
+#include "api/cluster_service.h"
+#include "api/kv_service.h"
+#include "api/maintenance_service.h"
+
+namespace capstan::api {
+namespace {
+
+// etcd lets gRPC messages exceed --max-request-bytes by this much, so the
+// request-too-large check (on the proposal) is the one clients see.
+constexpr int kGrpcOverheadBytes = 512 * 1024;
+
+}  // namespace
+
+Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanServer>* out) {
+  std::unique_ptr<CapstanServer> srv(new CapstanServer());
+  EtcdServerOptions opts;
+  opts.data_dir = config.data_dir;
+  opts.name = config.name;
+  for (const Url& u : config.initial_advertise_peer_urls) opts.peer_urls.push_back(u.ToString());
+  for (const Url& u : config.advertise_client_urls) opts.client_urls.push_back(u.ToString());
+  opts.initial_cluster = config.initial_cluster;
+  opts.initial_cluster_token = config.initial_cluster_token;
+  opts.quota_backend_bytes = config.EffectiveQuotaBackendBytes();
+  opts.max_request_bytes = static_cast<int64_t>(config.max_request_bytes);
+  opts.max_txn_ops = static_cast<int>(config.max_txn_ops);
+  Status s = EtcdServer::Start(opts, &srv->core_);
+  if (!s.ok()) return s;
+
+  EtcdServer* core = srv->core_.get();
+  srv->services_.push_back(std::make_unique<KvService>(core));
+  srv->services_.push_back(std::make_unique<MaintenanceService>(core));
+  srv->services_.push_back(std::make_unique<ClusterService>(core));
+  srv->services_.push_back(std::make_unique<AuthService>(core));
+
+  grpc::ServerBuilder builder;
+  std::vector<int> ports(config.listen_client_urls.size(), 0);
+  for (size_t i = 0; i < config.listen_client_urls.size(); ++i) {
+    const Url& u = config.listen_client_urls[i];
+    if (u.IsTls()) return Status::InvalidArgument("TLS client URLs are not supported yet: " + u.ToString());
+    builder.AddListeningPort(u.GrpcListenAddress(), grpc::InsecureServerCredentials(), &ports[i]);
+  }
+  for (auto& svc : srv->services_) builder.RegisterService(svc.get());
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<uint64_t>(config.max_request_bytes + kGrpcOverheadBytes, INT_MAX)));
+  builder.SetMaxSendMessageSize(INT_MAX);
+  // Clients keep connections open with pings, as they do against etcd.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  srv->grpc_ = builder.BuildAndStart();
+  if (!srv->grpc_) return Status::IOError("cannot start the gRPC server on the client URLs");
+  for (size_t i = 0; i < ports.size(); ++i) {
+    if (ports[i] == 0) {
+      return Status::IOError("cannot listen on " + config.listen_client_urls[i].ToString());
+    }
+    spdlog::info("serving client traffic insecurely on {}",
+                 config.listen_client_urls[i].ToString());
+  }
+  *out = std::move(srv);
+  return Status::OK();
+}
+
+CapstanServer::~CapstanServer() { Shutdown(); }
+
+void CapstanServer::Shutdown() {
+  if (grpc_) {
+    grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    grpc_.reset();
+  }
+  if (core_) {
+    core_->Stop();
+    core_.reset();
+  }
+}
+
+}  // namespace capstan::api

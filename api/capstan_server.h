@@ -1,0 +1,33 @@
+// CapstanServer: one running member: the EtcdServer core plus the gRPC
+// server that exposes the etcd v3 services on the client URLs.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <vector>
+
+#include "api/etcd_server.h"
+#include "api/server_config.h"
+
+namespace capstan::api {
+
+class CapstanServer {
+ public:
+  static Status Start(const ServerConfig& config, std::unique_ptr<CapstanServer>* out);
+  ~CapstanServer();
+
+  // Stops accepting RPCs, finishes those in flight (bounded), then stops the core.
+  void Shutdown();
+
+  EtcdServer* core() const { return core_.get(); }
+
+ private:
+  CapstanServer() = default;
+
+  std::unique_ptr<EtcdServer> core_;
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<grpc::Server> grpc_;
+};
+
+}  // namespace capstan::api

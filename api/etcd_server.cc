@@ -1,0 +1,311 @@
+#include "api/etcd_server.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "api/etcd_errors.h"
+#include "raft/single_node_log.h"
+#include "storage/revision.h"
+
+namespace capstan::api {
+namespace {
+
+constexpr std::string_view kMemberIdKey = "member_id";
+constexpr std::string_view kClusterIdKey = "cluster_id";
+// The store is synced (and the WAL released) after this many entries or this long.
+constexpr uint64_t kSyncEveryEntries = 10000;
+constexpr auto kSyncEvery = std::chrono::seconds(5);
+
+// The request id is field 1 of InternalRequest, first on the wire.
+bool PeekRequestId(const std::string& data, uint64_t* id) {
+  if (data.empty() || static_cast<unsigned char>(data[0]) != 0x08) return false;
+  uint64_t v = 0;
+  for (size_t i = 1, shift = 0; i < data.size() && shift < 64; ++i, shift += 7) {
+    auto b = static_cast<unsigned char>(data[i]);
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      *id = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t LoadOrStoreId(MvccStore* store, std::string_view key, uint64_t fresh) {
+  std::string v;
+  if (store->GetAux(Table::kMeta, key, &v).ok() && v.size() == 8) return GetBigEndian64(v.data());
+  auto batch = store->NewBatch();
+  std::string enc(8, '\0');
+  PutBigEndian64(enc.data(), fresh);
+  batch->PutAux(Table::kMeta, key, enc);
+  batch->Commit();
+  return fresh;
+}
+
+}  // namespace
+
+Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdServer>* out) {
+  std::unique_ptr<EtcdServer> srv(new EtcdServer());
+  srv->options_ = options;
+  const std::string member_dir = options.data_dir + "/member";
+  std::error_code ec;
+  std::filesystem::create_directories(member_dir, ec);
+  if (ec) return Status::IOError("cannot create " + member_dir + ": " + ec.message());
+
+  StoreOptions store_options;
+  // LMDB's map is address space; leave room above the quota for the alarm.
+  store_options.map_size =
+      std::max<size_t>(size_t{64} << 30, static_cast<size_t>(options.quota_backend_bytes) * 2);
+  Status s = MvccStore::Open(member_dir + "/db", store_options, &srv->store_);
+  if (!s.ok()) return s;
+
+  // Identities are derived once, at the first start, and kept in the store.
+  std::vector<std::string> peers = options.peer_urls;
+  std::sort(peers.begin(), peers.end());
+  std::string seed;
+  for (const auto& p : peers) seed += p;
+  seed += options.initial_cluster_token;
+  srv->member_id_ = LoadOrStoreId(srv->store_.get(), kMemberIdKey,
+                                  XXH64(seed.data(), seed.size(), 0) | 1);
+  std::string cseed = options.initial_cluster + "|" + options.initial_cluster_token;
+  srv->cluster_id_ = LoadOrStoreId(srv->store_.get(), kClusterIdKey,
+                                   XXH64(cseed.data(), cseed.size(), 1) | 1);
+  srv->alarms_.Load(*srv->store_);
+  srv->applier_ = std::make_unique<Applier>(srv->store_.get(), &srv->alarms_);
+
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  srv->next_id_ = ((srv->member_id_ & 0xffff) << 48) |
+                  ((static_cast<uint64_t>(now_ms) & 0xffffffffff) << 8);
+
+  raft::SingleNodeLogOptions log_options;
+  log_options.wal_dir = member_dir + "/wal";
+  log_options.member_id = srv->member_id_;
+  log_options.wal.segment_size = options.wal_segment_bytes;
+  srv->log_ = std::make_unique<raft::SingleNodeLog>(log_options);
+
+  EtcdServer* raw = srv.get();
+  srv->apply_thread_ = std::thread([raw] { raw->ApplyLoop(); });
+  srv->last_sync_index_ = srv->store_->AppliedIndex();
+  srv->last_sync_time_ = std::chrono::steady_clock::now();
+  s = srv->log_->Start(srv->store_->AppliedIndex(),
+                       [raw](std::span<const raftpb::Entry> e) { raw->OnCommitted(e); });
+  if (!s.ok()) {
+    srv->Stop();
+    return s;
+  }
+  *out = std::move(srv);
+  return Status::OK();
+}
+
+EtcdServer::~EtcdServer() { Stop(); }
+
+void EtcdServer::Stop() {
+  if (log_) log_->Stop();
+  {
+    std::lock_guard l(apply_mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  apply_cv_.notify_all();
+  if (apply_thread_.joinable()) apply_thread_.join();
+  // Nothing will apply what is still waiting.
+  std::unordered_map<uint64_t, Pending> pending;
+  {
+    std::lock_guard l(pending_mu_);
+    pending.swap(pending_);
+  }
+  for (auto& [id, p] : pending) p.done(Status::Unavailable(errors::kStopped));
+  std::multimap<uint64_t, Done> readers;
+  {
+    std::lock_guard l(read_mu_);
+    readers.swap(read_waiters_);
+  }
+  for (auto& [i, d] : readers) d(Status::Unavailable(errors::kStopped));
+  if (store_) store_->Sync();
+}
+
+void EtcdServer::Propose(std::shared_ptr<internalpb::InternalRequest> req,
+                         google::protobuf::Message* response, Done done) {
+  const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  req->set_id(id);
+  std::string data = req->SerializeAsString();
+  if (static_cast<int64_t>(data.size()) > options_.max_request_bytes) {
+    done(Status::InvalidArgument(errors::kRequestTooLarge));
+    return;
+  }
+  {
+    std::lock_guard l(pending_mu_);
+    pending_.emplace(id, Pending{std::move(req), response, std::move(done)});
+  }
+  Status s = log_->Propose(std::move(data));
+  if (!s.ok()) {
+    Done d;
+    {
+      std::lock_guard l(pending_mu_);
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return;  // applied after all
+      d = std::move(it->second.done);
+      pending_.erase(it);
+    }
+    d(s);
+  }
+}
+
+void EtcdServer::ReadBarrier(Done done) {
+  log_->ReadIndex([this, done = std::move(done)](Status s, uint64_t index) mutable {
+    if (!s.ok()) {
+      done(s);
+      return;
+    }
+    {
+      std::lock_guard l(read_mu_);
+      if (store_->AppliedIndex() < index) {
+        read_waiters_.emplace(index, std::move(done));
+        return;
+      }
+    }
+    done(Status::OK());
+  });
+}
+
+Status EtcdServer::CheckQuota(int64_t cost) {
+  if (alarms_.Has(etcdserverpb::NOSPACE)) return Status::ResourceExhausted(errors::kNoSpace);
+  const int64_t quota = options_.quota_backend_bytes;
+  if (store_->DbSize() + cost <= quota) return Status::OK();
+  if (store_->DbSizeInUse() + cost <= quota) return Status::OK();
+  // Raise the alarm through the log, as etcd does, so every member sees it.
+  auto req = std::make_shared<internalpb::InternalRequest>();
+  auto* alarm = req->mutable_alarm();
+  alarm->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
+  alarm->set_memberid(member_id_);
+  alarm->set_alarm(etcdserverpb::NOSPACE);
+  auto resp = std::make_shared<etcdserverpb::AlarmResponse>();
+  Propose(req, resp.get(), [resp](Status) {});
+  return Status::ResourceExhausted(errors::kNoSpace);
+}
+
+void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h) const {
+  h->set_cluster_id(cluster_id_);
+  h->set_member_id(member_id_);
+  h->set_raft_term(log_->GetStatus().term);
+  if (h->revision() == 0) h->set_revision(store_->CurrentRevision());
+}
+
+void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const {
+  h->set_revision(revision);
+  FillHeader(h);
+}
+
+std::vector<MemberInfo> EtcdServer::Members() const {
+  MemberInfo self;
+  self.id = member_id_;
+  self.name = options_.name;
+  self.peer_urls = options_.peer_urls;
+  self.client_urls = options_.client_urls;
+  return {self};
+}
+
+void EtcdServer::OnCommitted(std::span<const raftpb::Entry> entries) {
+  {
+    std::lock_guard l(apply_mu_);
+    apply_queue_.insert(apply_queue_.end(), entries.begin(), entries.end());
+  }
+  apply_cv_.notify_one();
+}
+
+void EtcdServer::ApplyLoop() {
+  std::vector<raftpb::Entry> entries;
+  while (true) {
+    {
+      std::unique_lock l(apply_mu_);
+      apply_cv_.wait(l, [&] { return stopping_ || !apply_queue_.empty(); });
+      if (apply_queue_.empty()) return;  // stopping, and drained
+      entries.swap(apply_queue_);
+    }
+    ApplyEntries(entries);
+    entries.clear();
+  }
+}
+
+void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
+  if (entries.empty()) return;
+  auto batch = store_->NewBatch();
+  std::vector<Completion> completions;
+  completions.reserve(entries.size());
+  internalpb::InternalRequest parsed;
+  for (const raftpb::Entry& e : entries) {
+    if (e.type() != raftpb::ENTRY_NORMAL || e.data().empty()) continue;
+    uint64_t id = 0;
+    Pending p{nullptr, nullptr, nullptr};
+    if (PeekRequestId(e.data(), &id)) {
+      std::lock_guard l(pending_mu_);
+      auto it = pending_.find(id);
+      if (it != pending_.end()) {
+        p = std::move(it->second);
+        pending_.erase(it);
+      }
+    }
+    const internalpb::InternalRequest* req = p.req.get();
+    if (req == nullptr) {
+      if (!parsed.ParseFromString(e.data())) {
+        fprintf(stderr, "capstan: skipping unreadable log entry %llu\n",
+                static_cast<unsigned long long>(e.index()));
+        continue;
+      }
+      req = &parsed;
+    }
+    ApplyResult result = applier_->Apply(*req, batch.get(), p.response);
+    if (result.status.IsCorruption()) {
+      fprintf(stderr, "capstan: fatal: apply of entry %llu failed: %s\n",
+              static_cast<unsigned long long>(e.index()), result.status.ToString().c_str());
+      std::abort();
+    }
+    if (p.done) completions.push_back(Completion{std::move(p.done), std::move(result)});
+  }
+  batch->SetApplied(entries.back().index(), entries.back().term());
+  Status s = batch->Commit();
+  if (!s.ok()) {
+    fprintf(stderr, "capstan: fatal: store commit failed: %s\n", s.ToString().c_str());
+    std::abort();
+  }
+  for (Completion& c : completions) {
+    if (c.result.status.ok() && c.result.wait_compacted > 0) {
+      store_->OnCompacted(c.result.wait_compacted,
+                          [done = std::move(c.done)] { done(Status::OK()); });
+    } else {
+      c.done(c.result.status);
+    }
+  }
+  const uint64_t applied = entries.back().index();
+  std::vector<Done> ready;
+  {
+    std::lock_guard l(read_mu_);
+    auto end = read_waiters_.upper_bound(applied);
+    for (auto it = read_waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+    read_waiters_.erase(read_waiters_.begin(), end);
+  }
+  for (Done& d : ready) d(Status::OK());
+  MaybeSync(applied);
+}
+
+void EtcdServer::MaybeSync(uint64_t applied) {
+  auto now = std::chrono::steady_clock::now();
+  if (applied - last_sync_index_ < kSyncEveryEntries && now - last_sync_time_ < kSyncEvery) return;
+  Status s = store_->Sync();
+  if (!s.ok()) {
+    fprintf(stderr, "capstan: store sync failed: %s\n", s.ToString().c_str());
+    return;
+  }
+  // Keep the last applied entry so the log never ends before the store.
+  log_->ReleaseBefore(applied);
+  last_sync_index_ = applied;
+  last_sync_time_ = now;
+}
+
+}  // namespace capstan::api

@@ -1,0 +1,130 @@
+// EtcdServer: the member's core, between the gRPC services and the store.
+//
+// Writes: a service hands a request to Propose(); it is serialized into the
+// ConsensusLog, and when committed the apply thread executes it with the
+// Applier inside one LMDB write transaction per batch of log entries, fills
+// the waiting RPC's response and calls its completion. Reads: linearizable
+// reads wait for ReadIndex() to be applied, then read the store directly.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "api/applier.h"
+#include "internal.pb.h"
+#include "raft/consensus_log.h"
+#include "rpc.pb.h"
+#include "storage/mvcc_store.h"
+
+namespace capstan::api {
+
+struct MemberInfo {
+  uint64_t id = 0;
+  std::string name;
+  std::vector<std::string> peer_urls;
+  std::vector<std::string> client_urls;
+  bool is_learner = false;
+};
+
+struct EtcdServerOptions {
+  std::string data_dir;
+  std::string name = "default";
+  std::vector<std::string> peer_urls;    // advertised
+  std::vector<std::string> client_urls;  // advertised
+  std::string initial_cluster;           // as given, for the cluster id
+  std::string initial_cluster_token = "etcd-cluster";
+  int64_t quota_backend_bytes = int64_t{2} << 30;
+  int64_t max_request_bytes = 1572864;
+  int max_txn_ops = 128;
+  // WAL segment size (smaller in tests).
+  size_t wal_segment_bytes = size_t{64} << 20;
+};
+
+class EtcdServer {
+ public:
+  using Done = std::function<void(Status)>;
+
+  static Status Start(const EtcdServerOptions& options, std::unique_ptr<EtcdServer>* out);
+  ~EtcdServer();
+  void Stop();
+
+  // Proposes `req` (its id is assigned here). `response` must outlive the
+  // call of `done`, which runs on the apply thread once the request is
+  // applied, or earlier with an error (request too large, stopped, ...).
+  void Propose(std::shared_ptr<internalpb::InternalRequest> req,
+               google::protobuf::Message* response, Done done);
+
+  // Calls `done` once every write committed before this call is applied
+  // (linearizable read barrier). May run on the calling thread.
+  void ReadBarrier(Done done);
+
+  // Refuses writes when the quota is reached (etcd's NOSPACE), raising the alarm.
+  Status CheckQuota(int64_t cost);
+
+  void FillHeader(etcdserverpb::ResponseHeader* h) const;
+  void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const;
+
+  MvccStore* store() const { return store_.get(); }
+  AlarmSet* alarms() { return &alarms_; }
+  const EtcdServerOptions& options() const { return options_; }
+  uint64_t member_id() const { return member_id_; }
+  uint64_t cluster_id() const { return cluster_id_; }
+  std::vector<MemberInfo> Members() const;
+  raft::LogStatus LogStatus() const { return log_->GetStatus(); }
+
+ private:
+  EtcdServer() = default;
+
+  struct Pending {
+    std::shared_ptr<internalpb::InternalRequest> req;
+    google::protobuf::Message* response;
+    Done done;
+  };
+  struct Completion {
+    Done done;
+    ApplyResult result;
+  };
+
+  void OnCommitted(std::span<const raftpb::Entry> entries);
+  void ApplyLoop();
+  void ApplyEntries(std::vector<raftpb::Entry>& entries);
+  void MaybeSync(uint64_t applied);
+
+  EtcdServerOptions options_;
+  uint64_t member_id_ = 0;
+  uint64_t cluster_id_ = 0;
+  std::unique_ptr<MvccStore> store_;
+  std::unique_ptr<raft::ConsensusLog> log_;
+  AlarmSet alarms_;
+  std::unique_ptr<Applier> applier_;
+
+  std::atomic<uint64_t> next_id_{0};
+  std::mutex pending_mu_;
+  std::unordered_map<uint64_t, Pending> pending_;
+
+  // Committed entries waiting for the apply thread.
+  std::mutex apply_mu_;
+  std::condition_variable apply_cv_;
+  std::vector<raftpb::Entry> apply_queue_;
+  bool stopping_ = false;
+  std::thread apply_thread_;
+
+  // Reads waiting for an index to be applied.
+  std::mutex read_mu_;
+  std::multimap<uint64_t, Done> read_waiters_;
+
+  uint64_t last_sync_index_ = 0;
+  std::chrono::steady_clock::time_point last_sync_time_;
+};
+
+}  // namespace capstan::api
