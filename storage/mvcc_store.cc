@@ -49,9 +49,12 @@ Status MvccStore::Open(const std::string& dir, const StoreOptions& options,
   mdb_env_set_maxdbs(store->env_, 8);
   mdb_env_set_maxreaders(store->env_, 4096);
   mdb_env_set_mapsize(store->env_, options.map_size);
-  // NOSYNC: the log in front of the store carries durability (see Sync()).
+  // NOMETASYNC: one fdatasync per commit for data pages, none for the meta
+  // page, which the next commit (or Sync()) flushes. A crash loses at most the
+  // last commit, which the log replays; it never leaves a meta page pointing at
+  // unwritten data, as MDB_NOSYNC could.
   // NOTLS: read transactions are not tied to threads (gRPC callbacks hop).
-  rc = mdb_env_open(store->env_, dir.c_str(), MDB_NOSYNC | MDB_NOTLS | MDB_NORDAHEAD, 0600);
+  rc = mdb_env_open(store->env_, dir.c_str(), MDB_NOMETASYNC | MDB_NOTLS | MDB_NORDAHEAD, 0600);
   if (rc != 0) return LmdbStatus(rc, "open " + dir);
 
   LmdbTxn txn;
@@ -85,6 +88,7 @@ MvccStore::~MvccStore() {
   }
   compact_cv_.notify_all();
   if (compactor_.joinable()) compactor_.join();
+  for (auto& w : compact_watchers_) w.second();
   if (env_ != nullptr) {
     mdb_env_sync(env_, 1);
     mdb_env_close(env_);
@@ -191,7 +195,7 @@ Status MvccStore::Range(const KeyRange& range, const RangeOptions& opts, RangeRe
     int64_t rev = opts.rev <= 0 ? cur : opts.rev;
     if (rev > cur) return Status::OutOfRange(kErrFutureRev);
     if (rev < compact_rev_) return Status::OutOfRange(kErrCompacted);
-    out->rev = rev;
+    out->rev = cur;  // etcd reports the current revision, whatever was read
     CollectRevisions(range, rev, opts, &revs, &out->count);
     if (revs.empty()) return Status::OK();
     // Opened under the index lock: compaction cannot delete what we found
@@ -219,6 +223,17 @@ void MvccStore::WaitCompacted(int64_t rev) {
   compact_cv_.wait(l, [&] { return finished_compact_rev_ >= rev || stopping_; });
 }
 
+void MvccStore::OnCompacted(int64_t rev, std::function<void()> fn) {
+  {
+    std::lock_guard l(compact_mu_);
+    if (finished_compact_rev_ < rev && !stopping_) {
+      compact_watchers_.emplace_back(rev, std::move(fn));
+      return;
+    }
+  }
+  fn();
+}
+
 void MvccStore::CompactorLoop() {
   std::unique_lock l(compact_mu_);
   while (true) {
@@ -231,6 +246,15 @@ void MvccStore::CompactorLoop() {
     l.lock();
     if (s.ok()) {
       finished_compact_rev_ = std::max(finished_compact_rev_, job.rev);
+      std::vector<std::function<void()>> ready;
+      std::erase_if(compact_watchers_, [&](auto& w) {
+        if (w.first > finished_compact_rev_) return false;
+        ready.push_back(std::move(w.second));
+        return true;
+      });
+      l.unlock();
+      for (auto& fn : ready) fn();
+      l.lock();
     } else {
       // Leave the job for the next start-up; data stays readable meanwhile.
       fprintf(stderr, "capstan: compaction at %lld failed: %s\n", static_cast<long long>(job.rev),
@@ -411,7 +435,7 @@ Status WriteBatch::Range(const KeyRange& range, const RangeOptions& opts, RangeR
     // only needed for the compaction revision's consistency with it.
     std::shared_lock l(store_->index_.mutex());
     if (rev < store_->compact_rev_) return Status::OutOfRange(kErrCompacted);
-    out->rev = rev;
+    out->rev = cur;
     store_->CollectRevisions(range, rev, opts, &revs, &out->count);
   }
   return store_->ReadValues(txn_, revs, &out->kvs);

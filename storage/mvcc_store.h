@@ -5,10 +5,11 @@
 // from LMDB at start-up. One WriteBatch (the apply loop's) writes at a time;
 // any number of readers run concurrently at the published revision.
 //
-// Durability belongs to the log in front of the store: LMDB runs without
-// fsync, the applied log index is written in the same LMDB transaction as the
-// data it covers, and Sync() makes everything up to it durable so the log can
-// be released.
+// Durability: the log in front of the store makes a write durable before it
+// is applied; the applied log index is written in the same LMDB transaction
+// as the data it covers, so replay after a crash is exact. LMDB skips the
+// meta-page sync at commit; Sync() makes everything applied so far durable,
+// after which the log may be released.
 #pragma once
 
 #include <lmdb.h>
@@ -16,6 +17,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -50,7 +52,7 @@ struct RangeOptions {
 struct RangeResult {
   std::vector<mvccpb::KeyValue> kvs;
   int64_t count = 0;  // keys in the range at `rev`, regardless of limit
-  int64_t rev = 0;    // the revision read
+  int64_t rev = 0;    // the store's revision (not the one read, as in etcd)
 };
 
 // Tables beside the MVCC data, for state other layers persist through the
@@ -78,6 +80,8 @@ class MvccStore {
 
   // Waits until physical compaction up to `rev` (or later) has finished.
   void WaitCompacted(int64_t rev);
+  // Calls `fn` (on the compactor thread, or now) once it has.
+  void OnCompacted(int64_t rev, std::function<void()> fn);
 
   // A hash of every (revision, key, value) up to `rev` that a member must
   // keep: equal on members with equal histories, whatever their compaction
@@ -137,6 +141,7 @@ class MvccStore {
     std::set<Revision> keep;
   };
   std::vector<CompactJob> compact_jobs_;
+  std::vector<std::pair<int64_t, std::function<void()>>> compact_watchers_;
   int64_t finished_compact_rev_ = 0;
   bool stopping_ = false;
   std::thread compactor_;
