@@ -206,6 +206,45 @@ Status MvccStore::Range(const KeyRange& range, const RangeOptions& opts, RangeRe
   return ReadValues(txn, revs, &out->kvs);
 }
 
+Status MvccStore::ReadEvents(int64_t start_rev, int64_t end_rev, size_t max_events,
+                             std::vector<mvccpb::Event>* events, int64_t* next_rev) const {
+  LmdbTxn txn;
+  {
+    std::shared_lock l(index_.mutex());
+    int64_t cur = CurrentRevision();
+    if (end_rev <= 0 || end_rev > cur) end_rev = cur;
+    if (start_rev < compact_rev_) return Status::OutOfRange(kErrCompacted);
+    Status s = txn.Begin(env_, true);
+    if (!s.ok()) return s;
+  }
+  *next_rev = start_rev;
+  if (start_rev > end_rev) return Status::OK();
+  LmdbCursor c(txn, key_dbi_);
+  int64_t last_main = -1;
+  for (bool ok = c.Seek(EncodeRevisionKey(Revision{start_rev, 0})); ok; ok = c.Next()) {
+    Revision rev;
+    bool tomb;
+    if (!DecodeRevisionKey(c.key(), &rev, &tomb)) continue;
+    if (rev.main > end_rev) break;
+    if (rev.main != last_main && events->size() >= max_events) {
+      *next_rev = rev.main;
+      return Status::OK();
+    }
+    last_main = rev.main;
+    mvccpb::Event& ev = events->emplace_back();
+    std::string_view v = c.value();
+    if (!ev.mutable_kv()->ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+      return Status::Corruption("mvcc: bad value at revision " + std::to_string(rev.main));
+    }
+    if (tomb) {
+      ev.set_type(mvccpb::Event::DELETE);
+      ev.mutable_kv()->set_mod_revision(rev.main);
+    }
+  }
+  *next_rev = end_rev + 1;
+  return Status::OK();
+}
+
 std::unique_ptr<WriteBatch> MvccStore::NewBatch() {
   return std::unique_ptr<WriteBatch>(new WriteBatch(this));
 }

@@ -70,6 +70,15 @@ class MvccStore {
   // Reads at the published revision (or opts.rev), concurrently with writes.
   Status Range(const KeyRange& range, const RangeOptions& opts, RangeResult* out) const;
 
+  // Reads the history for watchers: the events of revisions start_rev ..
+  // end_rev (0 = current), oldest first, stopping at a revision boundary once
+  // `max_events` are collected (a revision is never split). *next_rev is the
+  // first revision not read. OutOfRange (compacted) if start_rev is below the
+  // compaction revision, as etcd cancels such watchers. DELETE events carry
+  // the key and mod_revision only, as in etcd.
+  Status ReadEvents(int64_t start_rev, int64_t end_rev, size_t max_events,
+                    std::vector<mvccpb::Event>* events, int64_t* next_rev) const;
+
   int64_t CurrentRevision() const { return current_rev_.load(std::memory_order_acquire); }
   int64_t CompactRevision() const;
   uint64_t AppliedIndex() const { return applied_index_.load(std::memory_order_acquire); }

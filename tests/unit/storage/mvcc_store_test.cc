@@ -256,3 +256,39 @@ TEST_F(MvccStoreTest, RandomizedAgainstModel) {
 
 }  // namespace
 }  // namespace capstan
+
+namespace capstan {
+namespace {
+
+TEST_F(MvccStoreTest, ReadEventsKeepsRevisionsWhole) {
+  Put("a", "1");  // 2
+  {
+    auto b = store_->NewBatch();  // 3: a txn with two puts
+    b->BeginTxn();
+    int64_t r;
+    ASSERT_TRUE(b->Put("b", "1", 0, &r).ok());
+    ASSERT_TRUE(b->Put("c", "1", 0, &r).ok());
+    b->EndTxn();
+    ASSERT_TRUE(b->Commit().ok());
+  }
+  Delete("a");  // 4
+  std::vector<mvccpb::Event> evs;
+  int64_t next;
+  ASSERT_TRUE(store_->ReadEvents(2, 0, 2, &evs, &next).ok());
+  // The limit is checked only between revisions, so revision 3 comes whole.
+  ASSERT_EQ(evs.size(), 3u);
+  EXPECT_EQ(next, 4);
+  evs.clear();
+  ASSERT_TRUE(store_->ReadEvents(next, 0, 100, &evs, &next).ok());
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].type(), mvccpb::Event::DELETE);
+  EXPECT_EQ(evs[0].kv().key(), "a");
+  EXPECT_EQ(evs[0].kv().mod_revision(), 4);
+  EXPECT_EQ(next, 5);
+  ASSERT_TRUE(Compact(3).ok());
+  evs.clear();
+  EXPECT_EQ(store_->ReadEvents(2, 0, 100, &evs, &next).message(), kErrCompacted);
+}
+
+}  // namespace
+}  // namespace capstan
