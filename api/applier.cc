@@ -230,6 +230,24 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b
       result.status = Alarm(b, req.alarm(), resp);
       break;
     }
+    case R::kLeaseGrant: {
+      etcdserverpb::LeaseGrantResponse scratch;
+      auto* resp = response ? static_cast<etcdserverpb::LeaseGrantResponse*>(response) : &scratch;
+      result.status = LeaseGrant(b, req.lease_grant(), resp);
+      break;
+    }
+    case R::kLeaseRevoke: {
+      etcdserverpb::LeaseRevokeResponse scratch;
+      auto* resp = response ? static_cast<etcdserverpb::LeaseRevokeResponse*>(response) : &scratch;
+      result.status = LeaseRevoke(b, req.lease_revoke(), resp);
+      break;
+    }
+    case R::kLeaseCheckpoint:
+      result.status = LeaseCheckpoint(b, req.lease_checkpoint());
+      break;
+    case R::kLeaseExpiry:
+      result.status = LeaseExpiry(b, req.lease_expiry());
+      break;
     default:
       result.status = Status::InvalidArgument("unsupported request in log");
       break;
@@ -242,7 +260,7 @@ Status Applier::Put(WriteBatch* b, const etcdserverpb::PutRequest& r,
                     etcdserverpb::PutResponse* resp) {
   if (alarms_->Has(etcdserverpb::NOSPACE)) return Status::ResourceExhausted(errors::kNoSpace);
   int64_t lease = r.lease();
-  if (lease != 0 && !lease_exists_(lease)) return Status::NotFound(errors::kLeaseNotFound);
+  if (lease != 0 && !LeaseExists(lease)) return Status::NotFound(errors::kLeaseNotFound);
   std::string_view value = r.value();
   RangeResult prev;
   if (r.ignore_value() || r.ignore_lease() || r.prev_kv()) {
@@ -321,7 +339,7 @@ Status Applier::CheckPath(WriteBatch* b, const TxnRequest& r, const std::vector<
           if (!s.ok()) return s;
           if (rr.kvs.empty()) return Status::InvalidArgument(errors::kKeyNotFound);
         }
-        if (p.lease() != 0 && !lease_exists_(p.lease())) {
+        if (p.lease() != 0 && !LeaseExists(p.lease())) {
           return Status::NotFound(errors::kLeaseNotFound);
         }
         break;
@@ -425,6 +443,47 @@ Status Applier::Alarm(WriteBatch* b, const etcdserverpb::AlarmRequest& r,
       break;
   }
   resp->mutable_header()->set_revision(b->ReadRevision());
+  return Status::OK();
+}
+
+Status Applier::LeaseGrant(WriteBatch* b, const etcdserverpb::LeaseGrantRequest& r,
+                           etcdserverpb::LeaseGrantResponse* resp) {
+  if (alarms_->Has(etcdserverpb::NOSPACE)) return Status::ResourceExhausted(errors::kNoSpace);
+  int64_t granted = 0;
+  Status s = store_->lessor()->Grant(b, r.id(), r.ttl(), &granted);
+  if (!s.ok()) return s;
+  resp->set_id(r.id());
+  resp->set_ttl(granted);
+  resp->mutable_header()->set_revision(b->ReadRevision());
+  return Status::OK();
+}
+
+Status Applier::LeaseRevoke(WriteBatch* b, const etcdserverpb::LeaseRevokeRequest& r,
+                            etcdserverpb::LeaseRevokeResponse* resp) {
+  Status s = store_->lessor()->Revoke(b, r.id());
+  if (!s.ok()) return s;
+  resp->mutable_header()->set_revision(b->ReadRevision());
+  return Status::OK();
+}
+
+Status Applier::LeaseCheckpoint(WriteBatch* b, const etcdserverpb::LeaseCheckpointRequest& r) {
+  for (const auto& c : r.checkpoints()) {
+    Status s = store_->lessor()->Checkpoint(b, c.id(), c.remaining_ttl());
+    if (!s.ok()) return s;
+  }
+  return Status::OK();
+}
+
+Status Applier::LeaseExpiry(WriteBatch* b, const internalpb::LeaseExpiry& r) {
+  // Each lease is its own transaction: its keys go in one revision, as a
+  // revoke would delete them.
+  for (int64_t id : r.ids()) {
+    if (!LeaseExists(id)) continue;  // revoked meanwhile
+    b->EndTxn();
+    b->BeginTxn();
+    Status s = store_->lessor()->Revoke(b, id);
+    if (!s.ok() && !s.IsNotFound()) return s;
+  }
   return Status::OK();
 }
 

@@ -51,9 +51,6 @@ class Applier {
  public:
   Applier(MvccStore* store, AlarmSet* alarms) : store_(store), alarms_(alarms) {}
 
-  // Whether a lease exists; until leases are served every non-zero id is unknown.
-  void SetLeaseLookup(std::function<bool(int64_t)> fn) { lease_exists_ = std::move(fn); }
-
   // `response` must be the response type of the request (or null).
   ApplyResult Apply(const internalpb::InternalRequest& req, WriteBatch* batch,
                     google::protobuf::Message* response);
@@ -67,6 +64,13 @@ class Applier {
                          etcdserverpb::CompactionResponse* resp);
   Status Alarm(WriteBatch* b, const etcdserverpb::AlarmRequest& r,
                etcdserverpb::AlarmResponse* resp);
+  Status LeaseGrant(WriteBatch* b, const etcdserverpb::LeaseGrantRequest& r,
+                    etcdserverpb::LeaseGrantResponse* resp);
+  Status LeaseRevoke(WriteBatch* b, const etcdserverpb::LeaseRevokeRequest& r,
+                     etcdserverpb::LeaseRevokeResponse* resp);
+  Status LeaseCheckpoint(WriteBatch* b, const etcdserverpb::LeaseCheckpointRequest& r);
+  Status LeaseExpiry(WriteBatch* b, const internalpb::LeaseExpiry& r);
+  bool LeaseExists(int64_t id) const { return store_->lessor()->Exists(id); }
 
   // Txn helpers (as etcd: every compare, nested ones included, is decided on
   // the state before the transaction; checks run before any write).
@@ -80,7 +84,6 @@ class Applier {
 
   MvccStore* store_;
   AlarmSet* alarms_;
-  std::function<bool(int64_t)> lease_exists_ = [](int64_t) { return false; };
 };
 
 }  // namespace capstan::api

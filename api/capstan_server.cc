@@ -8,6 +8,7 @@
 #include "api/auth_service.h"
 #include "api/cluster_service.h"
 #include "api/kv_service.h"
+#include "api/lease_service.h"
 #include "api/maintenance_service.h"
 
 namespace capstan::api {
@@ -31,6 +32,7 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
   opts.quota_backend_bytes = config.EffectiveQuotaBackendBytes();
   opts.max_request_bytes = static_cast<int64_t>(config.max_request_bytes);
   opts.max_txn_ops = static_cast<int>(config.max_txn_ops);
+  opts.lease_revoke_rate = config.lease_revoke_rate;
   Status s = EtcdServer::Start(opts, &srv->core_);
   if (!s.ok()) return s;
 
@@ -39,6 +41,7 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
   srv->services_.push_back(std::make_unique<MaintenanceService>(core));
   srv->services_.push_back(std::make_unique<ClusterService>(core));
   srv->services_.push_back(std::make_unique<AuthService>(core));
+  srv->services_.push_back(std::make_unique<LeaseService>(core));
 
   grpc::ServerBuilder builder;
   std::vector<int> ports(config.listen_client_urls.size(), 0);

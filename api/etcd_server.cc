@@ -99,6 +99,7 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
     srv->Stop();
     return s;
   }
+  srv->lease_thread_ = std::thread([raw] { raw->LeaseLoop(); });
   *out = std::move(srv);
   return Status::OK();
 }
@@ -106,6 +107,12 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
 EtcdServer::~EtcdServer() { Stop(); }
 
 void EtcdServer::Stop() {
+  {
+    std::lock_guard l(lease_mu_);
+    lease_stopping_ = true;
+  }
+  lease_cv_.notify_all();
+  if (lease_thread_.joinable()) lease_thread_.join();
   if (log_) log_->Stop();
   {
     std::lock_guard l(apply_mu_);
@@ -292,6 +299,47 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   }
   for (Done& d : ready) d(Status::OK());
   MaybeSync(applied);
+}
+
+void EtcdServer::LeaseLoop() {
+  using namespace std::chrono_literals;
+  constexpr auto kTick = 100ms;
+  constexpr auto kCheckpointEvery = 1s;
+  // A revocation that did not apply (e.g. lost with a leader) is proposed again after this.
+  constexpr auto kRetryExpiry = 3s;
+  const size_t per_tick = static_cast<size_t>(std::max<int64_t>(1, options_.lease_revoke_rate / 10));
+  auto last_checkpoint = std::chrono::steady_clock::now();
+  auto propose_quietly = [this](std::shared_ptr<internalpb::InternalRequest> req) {
+    Propose(std::move(req), nullptr, [](Status) {});
+  };
+  std::unique_lock l(lease_mu_);
+  while (!lease_stopping_) {
+    lease_cv_.wait_for(l, kTick);
+    if (lease_stopping_) break;
+    l.unlock();
+    Lessor* lessor = store_->lessor();
+    std::vector<int64_t> expired = lessor->Expired(per_tick, kRetryExpiry);
+    if (!expired.empty()) {
+      auto req = std::make_shared<internalpb::InternalRequest>();
+      for (int64_t id : expired) req->mutable_lease_expiry()->add_ids(id);
+      propose_quietly(std::move(req));
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_checkpoint >= kCheckpointEvery) {
+      last_checkpoint = now;
+      auto due = lessor->CheckpointsDue(1000, std::chrono::seconds(5));
+      if (!due.empty()) {
+        auto req = std::make_shared<internalpb::InternalRequest>();
+        for (auto [id, remaining] : due) {
+          auto* c = req->mutable_lease_checkpoint()->add_checkpoints();
+          c->set_id(id);
+          c->set_remaining_ttl(remaining);
+        }
+        propose_quietly(std::move(req));
+      }
+    }
+    l.lock();
+  }
 }
 
 void EtcdServer::MaybeSync(uint64_t applied) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <climits>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -48,6 +49,8 @@ struct EtcdServerOptions {
   int max_txn_ops = 128;
   // WAL segment size (smaller in tests).
   size_t wal_segment_bytes = size_t{64} << 20;
+  // Expired leases revoked per second at most (etcd hard-codes 1000).
+  int64_t lease_revoke_rate = 1000;
 };
 
 class EtcdServer {
@@ -74,6 +77,11 @@ class EtcdServer {
   void FillHeader(etcdserverpb::ResponseHeader* h) const;
   void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const;
 
+  // A fresh id for a lease the client did not name: positive and unique.
+  int64_t NewLeaseId() {
+    return static_cast<int64_t>(next_id_.fetch_add(1, std::memory_order_relaxed) & INT64_MAX);
+  }
+
   MvccStore* store() const { return store_.get(); }
   AlarmSet* alarms() { return &alarms_; }
   const EtcdServerOptions& options() const { return options_; }
@@ -99,6 +107,9 @@ class EtcdServer {
   void ApplyLoop();
   void ApplyEntries(std::vector<raftpb::Entry>& entries);
   void MaybeSync(uint64_t applied);
+  // Proposes revocation of expired leases (rate-limited) and checkpoints of
+  // remaining TTLs, so that restarts do not reset leases.
+  void LeaseLoop();
 
   EtcdServerOptions options_;
   uint64_t member_id_ = 0;
@@ -122,6 +133,11 @@ class EtcdServer {
   // Reads waiting for an index to be applied.
   std::mutex read_mu_;
   std::multimap<uint64_t, Done> read_waiters_;
+
+  std::thread lease_thread_;
+  std::mutex lease_mu_;
+  std::condition_variable lease_cv_;
+  bool lease_stopping_ = false;
 
   uint64_t last_sync_index_ = 0;
   std::chrono::steady_clock::time_point last_sync_time_;

@@ -966,7 +966,7 @@ std::string Url::ToString() const { return std::string(SchemeName(scheme)) + ":/
 
 Status ParseUrl(std::string_view text, Url* url) {
   const std::string_view in = TrimSpace(text);
-  const std::string quoted_in(in);
+  const std::string in_text(in);
   GoUrl u;
   Status s = ParseGoUrl(in, &u);
   if (!s.ok()) return Status::InvalidArgument("parse " + GoQuote(in) + ": " + s.message());
@@ -981,23 +981,22 @@ Status ParseUrl(std::string_view text, Url* url) {
   } else if (u.scheme == "unixs") {
     out.scheme = Url::Scheme::kUnixs;
   } else {
-    return Status::InvalidArgument("URL scheme must be http, https, unix, or unixs: " + quoted_in);
+    return Status::InvalidArgument("URL scheme must be http, https, unix, or unixs: " + in_text);
   }
   std::string_view host, port;
   // Go accepts an empty port ("http://h:"); a listener on it is never what
   // was meant, so it is refused here with the same message.
   if (!SplitHostPort(u.host, &host, &port) || port.empty()) {
-    return Status::InvalidArgument("URL address does not have the form \"host:port\": " +
-                                   quoted_in);
+    return Status::InvalidArgument("URL address does not have the form \"host:port\": " + in_text);
   }
-  if (!u.path.empty()) return Status::InvalidArgument("URL must not contain a path: " + quoted_in);
+  if (!u.path.empty()) return Status::InvalidArgument("URL must not contain a path: " + in_text);
   uint64_t port_number = 0;
   for (char c : port) {
     port_number = port_number * 10 + static_cast<uint64_t>(c - '0');
     if (port_number > 65535) {
       // etcd only finds out when it listens ("address 99999: invalid port").
       return Status::InvalidArgument("URL port " + std::string(port) +
-                                     " is out of range: " + quoted_in);
+                                     " is out of range: " + in_text);
     }
   }
   out.host = std::string(host);
@@ -1182,10 +1181,8 @@ Status ParseCompactionRetention(CompactionMode mode, std::string_view text,
   // etcd would take a duration's nanosecond count as a revision count, and a
   // negative period as is; both are configuration mistakes.
   if (mode == CompactionMode::kRevision) {
-    return Status::InvalidArgument(prefix +
-                                   "--auto-compaction-mode=revision needs a revision "
-                                   "count, got " +
-                                   GoQuote(text));
+    const std::string what = "--auto-compaction-mode=revision needs a revision count, got ";
+    return Status::InvalidArgument(prefix + what + GoQuote(text));
   }
   if (d < std::chrono::nanoseconds(0)) {
     return Status::InvalidArgument(prefix + "negative retention " + GoQuote(text));

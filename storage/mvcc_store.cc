@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <unordered_map>
 
 namespace capstan {
 namespace {
@@ -109,6 +110,7 @@ Status MvccStore::Restore() {
   int64_t current = 1;
   LmdbCursor c(txn, key_dbi_);
   mvccpb::KeyValue kv;
+  std::unordered_map<std::string, int64_t> key_leases;  // live keys with a lease
   for (bool ok = c.First(); ok; ok = c.Next()) {
     Revision rev;
     bool tomb;
@@ -121,11 +123,20 @@ Status MvccStore::Restore() {
     }
     if (tomb) {
       index_.Tombstone(kv.key(), rev);
+      key_leases.erase(kv.key());
     } else {
       index_.Restore(kv.key(), rev, Revision{kv.create_revision(), 0}, kv.version());
+      if (kv.lease() != 0) {
+        key_leases[kv.key()] = kv.lease();
+      } else {
+        key_leases.erase(kv.key());
+      }
     }
     current = std::max(current, rev.main);
   }
+  s = lessor_.Load(*this);
+  if (!s.ok()) return s;
+  for (const auto& [key, lease] : key_leases) lessor_.OnPut(key, lease);
   current = std::max<int64_t>(current, static_cast<int64_t>(scheduled));
   current_rev_.store(current);
   applied_index_.store(applied);
@@ -506,6 +517,7 @@ Status WriteBatch::Put(std::string_view key, std::string_view value, int64_t lea
     std::unique_lock l(store_->index_.mutex());
     store_->index_.Put(key, rev);
   }
+  store_->lessor_.OnPut(key, lease);
   mvccpb::Event* ev = &events_.emplace_back();
   ev->set_type(mvccpb::Event::PUT);
   *ev->mutable_kv() = std::move(kv);
@@ -532,6 +544,7 @@ Status WriteBatch::DeleteRange(const KeyRange& range, std::vector<mvccpb::KeyVal
       std::unique_lock l(store_->index_.mutex());
       store_->index_.Tombstone(old.key(), rev);
     }
+    store_->lessor_.OnDelete(old.key());
     mvccpb::Event* ev = &events_.emplace_back();
     ev->set_type(mvccpb::Event::DELETE);
     ev->mutable_kv()->set_key(old.key());

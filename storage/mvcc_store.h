@@ -27,6 +27,7 @@
 
 #include "kv.pb.h"
 #include "storage/key_index.h"
+#include "storage/lessor.h"
 #include "storage/lmdb_txn.h"
 #include "storage/status.h"
 
@@ -113,6 +114,11 @@ class MvccStore {
 
   const std::string& dir() const { return dir_; }
 
+  // Leases live beside the data they own: puts and deletes attach and detach
+  // keys as they are written.
+  Lessor* lessor() { return &lessor_; }
+  const Lessor* lessor() const { return &lessor_; }
+
  private:
   friend class WriteBatch;
   MvccStore() = default;
@@ -136,6 +142,7 @@ class MvccStore {
   MDB_dbi meta_dbi_ = 0, lease_dbi_ = 0, alarm_dbi_ = 0, member_dbi_ = 0;
 
   KeyIndex index_;
+  Lessor lessor_;
   std::atomic<int64_t> current_rev_{1};
   int64_t compact_rev_ = 0;  // guarded by index_.mutex()
   std::atomic<uint64_t> applied_index_{0};

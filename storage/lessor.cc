@@ -1,0 +1,181 @@
+#include "storage/lessor.h"
+
+#include "storage/mvcc_store.h"
+#include "storage/revision.h"
+
+namespace capstan {
+namespace {
+
+std::string LeaseKey(int64_t id) {
+  std::string k(8, '\0');
+  PutBigEndian64(k.data(), static_cast<uint64_t>(id));
+  return k;
+}
+
+// Row: granted TTL, then remaining TTL, both big-endian seconds.
+std::string LeaseRow(int64_t ttl, int64_t remaining) {
+  std::string v(16, '\0');
+  PutBigEndian64(v.data(), static_cast<uint64_t>(ttl));
+  PutBigEndian64(v.data() + 8, static_cast<uint64_t>(remaining));
+  return v;
+}
+
+}  // namespace
+
+int64_t Lessor::RemainingSeconds(const Lease& l, Clock::time_point now) {
+  if (l.deadline <= now) return 0;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(l.deadline - now).count();
+  return (left + 999) / 1000;
+}
+
+void Lessor::PersistLocked(WriteBatch* batch, int64_t id, const Lease& l) {
+  batch->PutAux(Table::kLease, LeaseKey(id), LeaseRow(l.ttl, l.persisted_remaining));
+}
+
+Status Lessor::Grant(WriteBatch* batch, int64_t id, int64_t ttl, int64_t* granted) {
+  std::lock_guard lock(mu_);
+  if (leases_.count(id)) return Status::FailedPrecondition("lease already exists");
+  Lease& l = leases_[id];
+  l.ttl = std::max(ttl, min_ttl_);
+  l.persisted_remaining = l.ttl;
+  l.deadline = Clock::now() + std::chrono::seconds(l.ttl);
+  PersistLocked(batch, id, l);
+  *granted = l.ttl;
+  return Status::OK();
+}
+
+Status Lessor::Revoke(WriteBatch* batch, int64_t id) {
+  std::vector<std::string> keys;
+  {
+    std::lock_guard lock(mu_);
+    auto it = leases_.find(id);
+    if (it == leases_.end()) return Status::NotFound("requested lease not found");
+    keys.assign(it->second.keys.begin(), it->second.keys.end());
+  }
+  // DeleteRange calls OnDelete, which takes the lock: delete outside it.
+  for (const std::string& k : keys) {
+    int64_t n;
+    Status s = batch->DeleteRange(KeyRange{k, ""}, nullptr, &n);
+    if (!s.ok()) return s;
+  }
+  std::lock_guard lock(mu_);
+  leases_.erase(id);
+  return batch->DeleteAux(Table::kLease, LeaseKey(id));
+}
+
+Status Lessor::Checkpoint(WriteBatch* batch, int64_t id, int64_t remaining_ttl) {
+  std::lock_guard lock(mu_);
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return Status::OK();
+  it->second.persisted_remaining = std::max<int64_t>(remaining_ttl, 1);
+  PersistLocked(batch, id, it->second);
+  return Status::OK();
+}
+
+void Lessor::OnPut(std::string_view key, int64_t lease) {
+  std::lock_guard lock(mu_);
+  if (lease == 0 && key_lease_.empty()) return;  // the common case: no leases in play
+  auto it = key_lease_.find(key);
+  if (it != key_lease_.end()) {
+    if (it->second == lease) return;
+    if (auto l = leases_.find(it->second); l != leases_.end()) l->second.keys.erase(it->first);
+    key_lease_.erase(it);
+  }
+  if (lease == 0) return;
+  if (auto l = leases_.find(lease); l != leases_.end()) {
+    l->second.keys.emplace(key);
+    key_lease_.emplace(std::string(key), lease);
+  }
+}
+
+void Lessor::OnDelete(std::string_view key) {
+  std::lock_guard lock(mu_);
+  auto it = key_lease_.find(key);
+  if (it == key_lease_.end()) return;
+  if (auto l = leases_.find(it->second); l != leases_.end()) l->second.keys.erase(it->first);
+  key_lease_.erase(it);
+}
+
+bool Lessor::Exists(int64_t id) const {
+  std::lock_guard lock(mu_);
+  return leases_.count(id) > 0;
+}
+
+Status Lessor::Renew(int64_t id, int64_t* ttl) {
+  std::lock_guard lock(mu_);
+  auto it = leases_.find(id);
+  const auto now = Clock::now();
+  // An expired lease is as good as revoked: its revocation is on its way.
+  if (it == leases_.end() || it->second.deadline <= now) {
+    return Status::NotFound("requested lease not found");
+  }
+  it->second.deadline = now + std::chrono::seconds(it->second.ttl);
+  *ttl = it->second.ttl;
+  return Status::OK();
+}
+
+Status Lessor::TimeToLive(int64_t id, bool with_keys, LeaseInfo* out) const {
+  std::lock_guard lock(mu_);
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return Status::NotFound("requested lease not found");
+  out->id = id;
+  out->granted_ttl = it->second.ttl;
+  out->remaining_ttl = RemainingSeconds(it->second, Clock::now());
+  if (with_keys) out->keys.assign(it->second.keys.begin(), it->second.keys.end());
+  return Status::OK();
+}
+
+std::vector<int64_t> Lessor::List() const {
+  std::lock_guard lock(mu_);
+  std::vector<int64_t> ids;
+  ids.reserve(leases_.size());
+  for (const auto& [id, l] : leases_) ids.push_back(id);
+  return ids;
+}
+
+std::vector<int64_t> Lessor::Expired(size_t max, Clock::duration retry) {
+  std::lock_guard lock(mu_);
+  const auto now = Clock::now();
+  std::vector<int64_t> out;
+  for (auto& [id, l] : leases_) {
+    if (out.size() >= max) break;
+    if (l.deadline > now) continue;
+    if (l.expiry_reported != Clock::time_point{} && now - l.expiry_reported < retry) continue;
+    l.expiry_reported = now;
+    out.push_back(id);
+  }
+  return out;
+}
+
+std::vector<std::pair<int64_t, int64_t>> Lessor::CheckpointsDue(size_t max,
+                                                                std::chrono::seconds drift) {
+  std::lock_guard lock(mu_);
+  const auto now = Clock::now();
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (const auto& [id, l] : leases_) {
+    if (out.size() >= max) break;
+    int64_t remaining = RemainingSeconds(l, now);
+    if (remaining == 0) continue;  // expiring: revocation, not a checkpoint
+    // Long leases tolerate proportionally more drift, bounding checkpoint
+    // traffic for leases that are kept alive.
+    const int64_t threshold = std::max<int64_t>(drift.count(), l.ttl / 4);
+    if (std::abs(l.persisted_remaining - remaining) >= threshold) {
+      out.emplace_back(id, remaining);
+    }
+  }
+  return out;
+}
+
+Status Lessor::Load(const MvccStore& store) {
+  std::lock_guard lock(mu_);
+  const auto now = Clock::now();
+  return store.ScanAux(Table::kLease, [&](std::string_view key, std::string_view value) {
+    if (key.size() != 8 || value.size() != 16) return;
+    Lease& l = leases_[static_cast<int64_t>(GetBigEndian64(key.data()))];
+    l.ttl = static_cast<int64_t>(GetBigEndian64(value.data()));
+    l.persisted_remaining = static_cast<int64_t>(GetBigEndian64(value.data() + 8));
+    l.deadline = now + std::chrono::seconds(l.persisted_remaining);
+  });
+}
+
+}  // namespace capstan
