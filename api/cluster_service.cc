@@ -15,7 +15,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
     for (const auto& u : m.client_urls) out->add_clienturls(u);
     out->set_islearner(m.is_learner);
   }
-  server_->FillHeader(resp->mutable_header());
+  server_->FillHeaderWithoutRevision(resp->mutable_header());
   return FinishNow(ctx, grpc::Status::OK);
 }
 

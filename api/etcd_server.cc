@@ -197,10 +197,14 @@ Status EtcdServer::CheckQuota(int64_t cost) {
   return Status::ResourceExhausted(errors::kNoSpace);
 }
 
-void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h) const {
+void EtcdServer::FillHeaderWithoutRevision(etcdserverpb::ResponseHeader* h) const {
   h->set_cluster_id(cluster_id_);
   h->set_member_id(member_id_);
   h->set_raft_term(log_->GetStatus().term);
+}
+
+void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h) const {
+  FillHeaderWithoutRevision(h);
   if (h->revision() == 0) h->set_revision(store_->CurrentRevision());
 }
 

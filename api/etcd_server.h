@@ -76,6 +76,8 @@ class EtcdServer {
 
   void FillHeader(etcdserverpb::ResponseHeader* h) const;
   void FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const;
+  // Cluster-service headers carry no revision in etcd.
+  void FillHeaderWithoutRevision(etcdserverpb::ResponseHeader* h) const;
 
   // A fresh id for a lease the client did not name: positive and unique.
   int64_t NewLeaseId() {

@@ -30,9 +30,11 @@ Status CheckRequestOp(const RequestOp& op, int max_txn_ops) {
 }
 
 // Deletes as half-open intervals [key, end); a single key is [key, key+"\0").
+// Like etcd, the end is compared as bytes even when it is "\0" (from-key), so
+// such a delete conflicts with nothing: a quirk clients may rely on.
 struct Interval {
-  std::string begin, end;  // end empty = unbounded
-  bool Contains(const std::string& k) const { return k >= begin && (end.empty() || k < end); }
+  std::string begin, end;
+  bool Contains(const std::string& k) const { return k >= begin && k < end; }
 };
 
 struct PathWrites {
@@ -53,8 +55,6 @@ Status CheckIntervals(const google::protobuf::RepeatedPtrField<RequestOp>& reqs,
     const auto& d = op.request_delete_range();
     if (d.range_end().empty()) {
       w.dels.push_back({d.key(), d.key() + std::string(1, '\0')});
-    } else if (d.range_end() == std::string(1, '\0')) {
-      w.dels.push_back({d.key(), ""});
     } else {
       w.dels.push_back({d.key(), d.range_end()});
     }

@@ -40,9 +40,9 @@ void KeyIndex::Visit(
     if (it != keys_.end() && it->second.Get(at, &kv)) fn(it->first, kv);
     return;
   }
+  if (!range.from_key() && range.end <= range.key) return;  // empty range
   auto end = range.from_key() ? keys_.end() : keys_.lower_bound(range.end);
   for (auto it = keys_.lower_bound(range.key); it != end; ++it) {
-    if (!range.from_key() && it->first >= range.end) break;
     if (it->second.Get(at, &kv) && !fn(it->first, kv)) return;
   }
 }

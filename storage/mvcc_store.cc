@@ -385,7 +385,7 @@ Status MvccStore::HashKV(int64_t rev, uint32_t* hash, int64_t* compact_rev,
   }
   *hash = XXH32_digest(st);
   XXH32_freeState(st);
-  *compact_rev = compacted;
+  *compact_rev = compacted > 0 ? compacted : -1;  // etcd's "never compacted"
   *hash_rev = rev;
   return Status::OK();
 }

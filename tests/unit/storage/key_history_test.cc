@@ -118,6 +118,8 @@ TEST(KeyIndexTest, RangeSemantics) {
   EXPECT_EQ(keys({"b", "d"}, 3), "b");
   EXPECT_EQ(keys({"d", "b"}, 5), "");  // end before key
   EXPECT_EQ(keys({"zz", ""}, 5), "");
+  EXPECT_EQ(keys({"zz", "a"}, 5), "");  // end before key, nothing at or after key
+  EXPECT_EQ(keys({"b", "b"}, 5), "");
 }
 
 }  // namespace
