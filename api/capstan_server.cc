@@ -10,6 +10,7 @@
 #include "api/kv_service.h"
 #include "api/lease_service.h"
 #include "api/maintenance_service.h"
+#include "api/watch_service.h"  // watch hub (issue 3)
 
 namespace capstan::api {
 namespace {
@@ -31,8 +32,12 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
   opts.initial_cluster_token = config.initial_cluster_token;
   opts.quota_backend_bytes = config.EffectiveQuotaBackendBytes();
   opts.max_request_bytes = static_cast<int64_t>(config.max_request_bytes);
+  opts.watch_progress_notify_interval = std::chrono::duration_cast<std::chrono::milliseconds>(
+      config.experimental_watch_progress_notify_interval);  // watch hub (issue 3)
   opts.max_txn_ops = static_cast<int>(config.max_txn_ops);
   opts.lease_revoke_rate = config.lease_revoke_rate;
+  opts.auto_compaction_period = config.auto_compaction_period;
+  opts.auto_compaction_revisions = config.auto_compaction_revisions;
   Status s = EtcdServer::Start(opts, &srv->core_);
   if (!s.ok()) return s;
 
@@ -42,6 +47,7 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
   srv->services_.push_back(std::make_unique<ClusterService>(core));
   srv->services_.push_back(std::make_unique<AuthService>(core));
   srv->services_.push_back(std::make_unique<LeaseService>(core));
+  srv->services_.push_back(std::make_unique<WatchService>(core));  // watch hub (issue 3)
 
   grpc::ServerBuilder builder;
   std::vector<int> ports(config.listen_client_urls.size(), 0);

@@ -76,6 +76,12 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
                                    XXH64(cseed.data(), cseed.size(), 1) | 1);
   srv->alarms_.Load(*srv->store_);
   srv->applier_ = std::make_unique<Applier>(srv->store_.get(), &srv->alarms_);
+  // watch hub (issue 3): told about every committed batch by ApplyEntries.
+  watch::WatchHubOptions watch_options;
+  watch_options.progress_notify_interval = options.watch_progress_notify_interval;
+  watch_options.max_response_bytes = static_cast<size_t>(options.max_request_bytes);
+  srv->watch_hub_ = std::make_unique<watch::WatchHub>(srv->store_.get(), watch_options);
+  srv->watch_hub_->Start();
 
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
@@ -100,6 +106,19 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
     return s;
   }
   srv->lease_thread_ = std::thread([raw] { raw->LeaseLoop(); });
+  if (options.auto_compaction_period.count() > 0) {
+    srv->auto_compactor_ = AutoCompactor::Periodic(options.auto_compaction_period);
+  } else if (options.auto_compaction_revisions > 0) {
+    srv->auto_compactor_ = AutoCompactor::Revisions(options.auto_compaction_revisions);
+  }
+  if (srv->auto_compactor_) {
+    srv->auto_compactor_->Start([raw] { return raw->store_->CurrentRevision(); },
+                                [raw](int64_t rev) {
+                                  auto req = std::make_shared<internalpb::InternalRequest>();
+                                  req->mutable_compaction()->set_revision(rev);
+                                  raw->Propose(std::move(req), nullptr, [](Status) {});
+                                });
+  }
   *out = std::move(srv);
   return Status::OK();
 }
@@ -107,6 +126,7 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
 EtcdServer::~EtcdServer() { Stop(); }
 
 void EtcdServer::Stop() {
+  if (auto_compactor_) auto_compactor_->Stop();
   {
     std::lock_guard l(lease_mu_);
     lease_stopping_ = true;
@@ -121,6 +141,7 @@ void EtcdServer::Stop() {
   }
   apply_cv_.notify_all();
   if (apply_thread_.joinable()) apply_thread_.join();
+  if (watch_hub_) watch_hub_->Stop();  // watch hub (issue 3)
   // Nothing will apply what is still waiting.
   std::unordered_map<uint64_t, Pending> pending;
   {
@@ -285,6 +306,9 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     fprintf(stderr, "capstan: fatal: store commit failed: %s\n", s.ToString().c_str());
     std::abort();
   }
+  // watch hub (issue 3): before replying, so a client that saw its write
+  // applied and then watches from "now" does not get it again.
+  watch_hub_->Notify(batch->events(), store_->CurrentRevision());
   for (Completion& c : completions) {
     if (c.result.status.ok() && c.result.wait_compacted > 0) {
       store_->OnCompacted(c.result.wait_compacted,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <condition_variable>
 #include <cstdint>
@@ -22,10 +23,12 @@
 #include <vector>
 
 #include "api/applier.h"
+#include "api/auto_compactor.h"
 #include "internal.pb.h"
 #include "raft/consensus_log.h"
 #include "rpc.pb.h"
 #include "storage/mvcc_store.h"
+#include "watch/watch_hub.h"  // watch hub (issue 3)
 
 namespace capstan::api {
 
@@ -51,6 +54,12 @@ struct EtcdServerOptions {
   size_t wal_segment_bytes = size_t{64} << 20;
   // Expired leases revoked per second at most (etcd hard-codes 1000).
   int64_t lease_revoke_rate = 1000;
+  // watch hub (issue 3): etcd's --experimental-watch-progress-notify-interval.
+  std::chrono::milliseconds watch_progress_notify_interval{std::chrono::minutes(10)};
+  // Auto compaction: keep this much history (periodic) or this many
+  // revisions (revision mode); both zero = off.
+  std::chrono::nanoseconds auto_compaction_period{0};
+  int64_t auto_compaction_revisions = 0;
 };
 
 class EtcdServer {
@@ -85,6 +94,7 @@ class EtcdServer {
   }
 
   MvccStore* store() const { return store_.get(); }
+  watch::WatchHub* watch_hub() const { return watch_hub_.get(); }  // watch hub (issue 3)
   AlarmSet* alarms() { return &alarms_; }
   const EtcdServerOptions& options() const { return options_; }
   uint64_t member_id() const { return member_id_; }
@@ -120,6 +130,7 @@ class EtcdServer {
   std::unique_ptr<raft::ConsensusLog> log_;
   AlarmSet alarms_;
   std::unique_ptr<Applier> applier_;
+  std::unique_ptr<watch::WatchHub> watch_hub_;  // watch hub (issue 3)
 
   std::atomic<uint64_t> next_id_{0};
   std::mutex pending_mu_;
@@ -136,6 +147,7 @@ class EtcdServer {
   std::mutex read_mu_;
   std::multimap<uint64_t, Done> read_waiters_;
 
+  std::unique_ptr<AutoCompactor> auto_compactor_;
   std::thread lease_thread_;
   std::mutex lease_mu_;
   std::condition_variable lease_cv_;
