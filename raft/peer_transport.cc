@@ -1,0 +1,364 @@
+#include "raft/peer_transport.h"
+
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without <utility> in C++20.
+#include <utility>
+
+#include <boost/asio.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace capstan::raft {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+constexpr uint64_t kMagic = 0x3154464152504143ULL;  // "CAPRAFT1" little-endian
+constexpr size_t kHandshakeBytes = 25;              // magic, cluster id, from id, channel
+constexpr uint32_t kMaxFrameBytes = 512u << 20;
+constexpr auto kReconnectBackoff = std::chrono::milliseconds(100);
+
+enum Channel : uint8_t { kData = 0, kControl = 1 };
+
+Channel ChannelOf(const raftpb::Message& m) {
+  return (m.type() == raftpb::MSG_APP || m.type() == raftpb::MSG_SNAP) ? kData : kControl;
+}
+
+void PutLE64(char* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+uint64_t GetLE64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::string Frame(const raftpb::Message& m) {
+  const size_t n = m.ByteSizeLong();
+  std::string f(4 + n, '\0');
+  const auto len = static_cast<uint32_t>(n);
+  for (int i = 0; i < 4; ++i) f[i] = static_cast<char>((len >> (8 * i)) & 0xff);
+  m.SerializeToArray(f.data() + 4, static_cast<int>(n));
+  return f;
+}
+
+bool SplitHostPort(const std::string& addr, std::string* host, std::string* port) {
+  size_t colon = addr.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = addr.substr(0, colon);
+  *port = addr.substr(colon + 1);
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  return true;
+}
+
+}  // namespace
+
+class PeerTransport::Impl {
+ public:
+  Impl(PeerTransportOptions options, Handler handler)
+      : options_(std::move(options)), handler_(std::move(handler)), work_(io_.get_executor()) {}
+
+  ~Impl() { Stop(); }
+
+  Status Listen() {
+    for (const std::string& addr : options_.listen_addresses) {
+      std::string host, port;
+      if (!SplitHostPort(addr, &host, &port)) return Status::InvalidArgument("bad peer address " + addr);
+      boost::system::error_code ec;
+      tcp::resolver resolver(io_);
+      auto results = resolver.resolve(host, port, ec);
+      if (ec || results.empty()) return Status::IOError("cannot resolve " + addr + ": " + ec.message());
+      auto acceptor = std::make_unique<tcp::acceptor>(io_);
+      tcp::endpoint ep = results.begin()->endpoint();
+      acceptor->open(ep.protocol(), ec);
+      if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+      if (!ec) acceptor->bind(ep, ec);
+      if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+      if (ec) return Status::IOError("cannot listen for peers on " + addr + ": " + ec.message());
+      ports_.push_back(acceptor->local_endpoint().port());
+      Accept(acceptor.get());
+      acceptors_.push_back(std::move(acceptor));
+    }
+    thread_ = std::thread([this] { io_.run(); });
+    return Status::OK();
+  }
+
+  void Stop() {
+    if (stopped_.exchange(true)) return;
+    work_.reset();
+    asio::post(io_, [this] {
+      for (auto& a : acceptors_) a->close();
+      for (auto& [id, p] : peers_) ClosePeer(*p);
+      peers_.clear();
+      io_.stop();
+    });
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void AddPeer(uint64_t id, std::vector<std::string> addresses) {
+    asio::post(io_, [this, id, addresses = std::move(addresses)]() mutable {
+      auto& p = peers_[id];
+      if (!p) p = std::make_shared<Peer>(io_, id);
+      p->addresses = std::move(addresses);
+    });
+  }
+
+  void RemovePeer(uint64_t id) {
+    asio::post(io_, [this, id] {
+      auto it = peers_.find(id);
+      if (it == peers_.end()) return;
+      ClosePeer(*it->second);
+      peers_.erase(it);
+    });
+  }
+
+  void Send(std::vector<raftpb::Message> messages) {
+    asio::post(io_, [this, messages = std::move(messages)] {
+      for (const raftpb::Message& m : messages) {
+        auto it = peers_.find(m.to());
+        if (it == peers_.end()) {
+          MarkUnreachable(m.to());
+          continue;
+        }
+        Enqueue(it->second, ChannelOf(m), Frame(m));
+      }
+    });
+  }
+
+  std::vector<uint64_t> TakeUnreachable() {
+    std::lock_guard l(unreachable_mu_);
+    std::vector<uint64_t> out(unreachable_.begin(), unreachable_.end());
+    unreachable_.clear();
+    return out;
+  }
+
+  std::vector<uint16_t> ports() const { return ports_; }
+
+ private:
+  struct Out {
+    explicit Out(asio::io_context& io) : socket(io) {}
+    tcp::socket socket;
+    enum class State { kIdle, kConnecting, kConnected } state = State::kIdle;
+    std::deque<std::string> queue;
+    size_t queued_bytes = 0;
+    std::vector<std::string> inflight;
+    bool writing = false;
+    std::chrono::steady_clock::time_point next_connect{};
+  };
+  struct Peer {
+    Peer(asio::io_context& io, uint64_t peer_id) : id(peer_id), out{Out(io), Out(io)} {}
+    uint64_t id;
+    std::vector<std::string> addresses;
+    size_t next_address = 0;
+    bool closed = false;
+    std::array<Out, 2> out;
+  };
+
+  void MarkUnreachable(uint64_t id) {
+    std::lock_guard l(unreachable_mu_);
+    unreachable_.insert(id);
+  }
+
+  void ClosePeer(Peer& p) {
+    p.closed = true;
+    for (Out& o : p.out) {
+      boost::system::error_code ec;
+      o.socket.close(ec);
+    }
+  }
+
+  void Fail(const std::shared_ptr<Peer>& p, Channel ch) {
+    Out& o = p->out[ch];
+    boost::system::error_code ec;
+    o.socket.close(ec);
+    o.state = Out::State::kIdle;
+    o.writing = false;
+    o.queue.clear();
+    o.inflight.clear();
+    o.queued_bytes = 0;
+    o.next_connect = std::chrono::steady_clock::now() + kReconnectBackoff;
+    p->next_address++;
+    MarkUnreachable(p->id);
+  }
+
+  void Enqueue(const std::shared_ptr<Peer>& p, Channel ch, std::string frame) {
+    Out& o = p->out[ch];
+    if (o.state == Out::State::kIdle && std::chrono::steady_clock::now() < o.next_connect) {
+      MarkUnreachable(p->id);  // recently failed: drop rather than pile up
+      return;
+    }
+    if (o.queued_bytes + frame.size() > options_.max_queued_bytes) {
+      MarkUnreachable(p->id);
+      return;
+    }
+    o.queued_bytes += frame.size();
+    o.queue.push_back(std::move(frame));
+    if (o.state == Out::State::kIdle) {
+      Connect(p, ch);
+    } else if (o.state == Out::State::kConnected) {
+      Flush(p, ch);
+    }
+  }
+
+  void Connect(const std::shared_ptr<Peer>& p, Channel ch) {
+    if (p->addresses.empty()) {
+      Fail(p, ch);
+      return;
+    }
+    Out& o = p->out[ch];
+    o.state = Out::State::kConnecting;
+    std::string host, port;
+    if (!SplitHostPort(p->addresses[p->next_address % p->addresses.size()], &host, &port)) {
+      Fail(p, ch);
+      return;
+    }
+    auto resolver = std::make_shared<tcp::resolver>(io_);
+    resolver->async_resolve(host, port, [this, p, ch, resolver](auto ec, auto results) {
+      if (p->closed) return;
+      if (ec) {
+        Fail(p, ch);
+        return;
+      }
+      Out& o = p->out[ch];
+      asio::async_connect(o.socket, results, [this, p, ch](auto ec, const auto&) {
+        if (p->closed) return;
+        if (ec) {
+          Fail(p, ch);
+          return;
+        }
+        Out& o = p->out[ch];
+        o.socket.set_option(tcp::no_delay(true));
+        std::string hs(kHandshakeBytes, '\0');
+        PutLE64(hs.data(), kMagic);
+        PutLE64(hs.data() + 8, options_.cluster_id);
+        PutLE64(hs.data() + 16, options_.local_id);
+        hs[24] = static_cast<char>(ch);
+        o.queue.push_front(std::move(hs));
+        o.state = Out::State::kConnected;
+        Flush(p, ch);
+      });
+    });
+  }
+
+  void Flush(const std::shared_ptr<Peer>& p, Channel ch) {
+    Out& o = p->out[ch];
+    if (o.writing || o.queue.empty()) return;
+    o.writing = true;
+    o.inflight.assign(std::make_move_iterator(o.queue.begin()),
+                      std::make_move_iterator(o.queue.end()));
+    o.queue.clear();
+    o.queued_bytes = 0;
+    std::vector<asio::const_buffer> bufs;
+    bufs.reserve(o.inflight.size());
+    for (const std::string& f : o.inflight) bufs.emplace_back(f.data(), f.size());
+    asio::async_write(o.socket, bufs, [this, p, ch](auto ec, size_t) {
+      if (p->closed) return;
+      Out& o = p->out[ch];
+      o.writing = false;
+      o.inflight.clear();
+      if (ec) {
+        Fail(p, ch);
+        return;
+      }
+      Flush(p, ch);
+    });
+  }
+
+  // ---------------------------------------------------------------- inbound
+  struct Session : std::enable_shared_from_this<Session> {
+    Session(tcp::socket s, Impl* owner) : socket(std::move(s)), impl(owner) {}
+    tcp::socket socket;
+    Impl* impl;
+    std::array<char, kHandshakeBytes> handshake{};
+    std::array<char, 4> header{};
+    std::string payload;
+
+    void Start() {
+      auto self = shared_from_this();
+      asio::async_read(socket, asio::buffer(handshake), [self](auto ec, size_t) {
+        if (ec) return;
+        if (GetLE64(self->handshake.data()) != kMagic ||
+            GetLE64(self->handshake.data() + 8) != self->impl->options_.cluster_id) {
+          return;  // not ours, or another cluster: drop the connection
+        }
+        self->ReadHeader();
+      });
+    }
+    void ReadHeader() {
+      auto self = shared_from_this();
+      asio::async_read(socket, asio::buffer(header), [self](auto ec, size_t) {
+        if (ec) return;
+        uint32_t len = 0;
+        for (int i = 3; i >= 0; --i) len = (len << 8) | static_cast<unsigned char>(self->header[i]);
+        if (len > kMaxFrameBytes) return;
+        self->payload.resize(len);
+        asio::async_read(self->socket, asio::buffer(self->payload), [self](auto ec, size_t) {
+          if (ec) return;
+          raftpb::Message m;
+          if (!m.ParseFromString(self->payload)) return;
+          self->impl->handler_(std::move(m));
+          self->ReadHeader();
+        });
+      });
+    }
+  };
+
+  void Accept(tcp::acceptor* acceptor) {
+    acceptor->async_accept([this, acceptor](auto ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || stopped_) return;
+      if (!ec) {
+        socket.set_option(tcp::no_delay(true));
+        std::make_shared<Session>(std::move(socket), this)->Start();
+      }
+      Accept(acceptor);
+    });
+  }
+
+  PeerTransportOptions options_;
+  Handler handler_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  std::vector<uint16_t> ports_;
+  std::map<uint64_t, std::shared_ptr<Peer>> peers_;  // I/O thread only
+  std::mutex unreachable_mu_;
+  std::set<uint64_t> unreachable_;
+  std::atomic<bool> stopped_{false};
+  std::thread thread_;
+};
+
+PeerTransport::PeerTransport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+PeerTransport::~PeerTransport() { Stop(); }
+
+Status PeerTransport::Start(const PeerTransportOptions& options, Handler handler,
+                            std::unique_ptr<PeerTransport>* out) {
+  auto impl = std::make_unique<Impl>(options, std::move(handler));
+  Status s = impl->Listen();
+  if (!s.ok()) return s;
+  out->reset(new PeerTransport(std::move(impl)));
+  return Status::OK();
+}
+
+void PeerTransport::Stop() {
+  if (impl_) impl_->Stop();
+}
+void PeerTransport::AddPeer(uint64_t id, const std::vector<std::string>& addresses) {
+  impl_->AddPeer(id, addresses);
+}
+void PeerTransport::RemovePeer(uint64_t id) { impl_->RemovePeer(id); }
+void PeerTransport::Send(std::vector<raftpb::Message> messages) {
+  impl_->Send(std::move(messages));
+}
+std::vector<uint64_t> PeerTransport::TakeUnreachable() { return impl_->TakeUnreachable(); }
+std::vector<uint16_t> PeerTransport::ListeningPorts() const { return impl_->ports(); }
+
+}  // namespace capstan::raft

@@ -1,0 +1,58 @@
+// PeerTransport: Raft messages between members over TCP.
+//
+// Each ordered pair of members uses two connections: a data channel for log
+// appends and snapshots, and a control channel for everything else
+// (heartbeats, votes, read-index), so a large append never delays a heartbeat
+// and costs an election. Frames are length-prefixed serialized raftpb
+// Messages; everything queued while a write is in flight goes out in the next
+// single gather-write. Messages to a peer that cannot be reached are dropped
+// (Raft retransmits) and the peer is reported unreachable.
+//
+// One Asio thread does all the I/O; Send() only queues, so the Raft loop
+// never blocks on the network.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "raftpb.pb.h"
+#include "storage/status.h"
+
+namespace capstan::raft {
+
+struct PeerTransportOptions {
+  uint64_t local_id = 0;
+  uint64_t cluster_id = 0;  // connections from another cluster are refused
+  std::vector<std::string> listen_addresses;  // "host:port"
+  size_t max_queued_bytes = size_t{64} << 20;  // per channel, before dropping
+};
+
+class PeerTransport {
+ public:
+  // Called on the I/O thread for every message received.
+  using Handler = std::function<void(raftpb::Message msg)>;
+
+  static Status Start(const PeerTransportOptions& options, Handler handler,
+                      std::unique_ptr<PeerTransport>* out);
+  ~PeerTransport();
+  void Stop();
+
+  void AddPeer(uint64_t id, const std::vector<std::string>& addresses);
+  void RemovePeer(uint64_t id);
+  // Thread-safe and non-blocking.
+  void Send(std::vector<raftpb::Message> messages);
+  // Peers whose messages were dropped since the last call.
+  std::vector<uint64_t> TakeUnreachable();
+  // The ports actually bound (useful with port 0 in tests).
+  std::vector<uint16_t> ListeningPorts() const;
+
+ private:
+  class Impl;
+  explicit PeerTransport(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace capstan::raft
