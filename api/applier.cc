@@ -91,6 +91,18 @@ bool TxnHasWrites(const TxnRequest& r) {
   return false;
 }
 
+// The waiting RPC's response, or `scratch` when nobody waits for this entry.
+template <typename Response>
+Response* ResponseOrScratch(google::protobuf::Message* response, Response* scratch) {
+  return response != nullptr ? static_cast<Response*>(response) : scratch;
+}
+
+template <typename Response, typename Fn>
+Status Run(google::protobuf::Message* response, Fn&& fn) {
+  Response scratch;
+  return fn(ResponseOrScratch(response, &scratch));
+}
+
 std::string AlarmKey(uint64_t member, etcdserverpb::AlarmType type) {
   std::string k(9, '\0');
   PutBigEndian64(k.data(), member);
@@ -200,48 +212,41 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b
   ApplyResult result;
   b->BeginTxn();
   switch (req.request_case()) {
-    case R::kPut: {
-      etcdserverpb::PutResponse scratch;
-      auto* resp = response ? static_cast<etcdserverpb::PutResponse*>(response) : &scratch;
-      result.status = Put(b, req.put(), resp);
+    case R::kPut:
+      result.status = Run<etcdserverpb::PutResponse>(response, [&](auto* resp) {
+        return Put(b, req.put(), resp);
+      });
       break;
-    }
-    case R::kDeleteRange: {
-      etcdserverpb::DeleteRangeResponse scratch;
-      auto* resp = response ? static_cast<etcdserverpb::DeleteRangeResponse*>(response) : &scratch;
-      result.status = DeleteRange(b, req.delete_range(), resp);
+    case R::kDeleteRange:
+      result.status = Run<etcdserverpb::DeleteRangeResponse>(response, [&](auto* resp) {
+        return DeleteRange(b, req.delete_range(), resp);
+      });
       break;
-    }
-    case R::kTxn: {
-      etcdserverpb::TxnResponse scratch;
-      auto* resp = response ? static_cast<etcdserverpb::TxnResponse*>(response) : &scratch;
-      result.status = Txn(b, req.txn(), resp);
+    case R::kTxn:
+      result.status = Run<etcdserverpb::TxnResponse>(response, [&](auto* resp) {
+        return Txn(b, req.txn(), resp);
+      });
       break;
-    }
     case R::kCompaction: {
       etcdserverpb::CompactionResponse scratch;
-      auto* resp = response ? static_cast<etcdserverpb::CompactionResponse*>(response) : &scratch;
-      result = Compaction(b, req.compaction(), resp);
+      result = Compaction(b, req.compaction(), ResponseOrScratch(response, &scratch));
       break;
     }
-    case R::kAlarm: {
-      etcdserverpb::AlarmResponse scratch;
-      auto* resp = response ? static_cast<etcdserverpb::AlarmResponse*>(response) : &scratch;
-      result.status = Alarm(b, req.alarm(), resp);
+    case R::kAlarm:
+      result.status = Run<etcdserverpb::AlarmResponse>(response, [&](auto* resp) {
+        return Alarm(b, req.alarm(), resp);
+      });
       break;
-    }
-    case R::kLeaseGrant: {
-      etcdserverpb::LeaseGrantResponse scratch;
-      auto* resp = response ? static_cast<etcdserverpb::LeaseGrantResponse*>(response) : &scratch;
-      result.status = LeaseGrant(b, req.lease_grant(), resp);
+    case R::kLeaseGrant:
+      result.status = Run<etcdserverpb::LeaseGrantResponse>(response, [&](auto* resp) {
+        return LeaseGrant(b, req.lease_grant(), resp);
+      });
       break;
-    }
-    case R::kLeaseRevoke: {
-      etcdserverpb::LeaseRevokeResponse scratch;
-      auto* resp = response ? static_cast<etcdserverpb::LeaseRevokeResponse*>(response) : &scratch;
-      result.status = LeaseRevoke(b, req.lease_revoke(), resp);
+    case R::kLeaseRevoke:
+      result.status = Run<etcdserverpb::LeaseRevokeResponse>(response, [&](auto* resp) {
+        return LeaseRevoke(b, req.lease_revoke(), resp);
+      });
       break;
-    }
     case R::kLeaseCheckpoint:
       result.status = LeaseCheckpoint(b, req.lease_checkpoint());
       break;
