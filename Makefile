@@ -13,7 +13,7 @@ BUILD_PACKAGES := build-essential cmake ninja-build pkg-config ccache \
   libgtest-dev libgmock-dev libbenchmark-dev libspdlog-dev libfmt-dev libcli11-dev \
   nlohmann-json3-dev
 # Real etcd and real clients are the reference the tests compare against.
-TEST_PACKAGES := etcd-server etcd-client python3-etcd3 python3-protobuf
+TEST_PACKAGES := etcd-server etcd-client python3-etcd3 python3-protobuf golang-go golang-etcd-server-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

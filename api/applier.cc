@@ -73,19 +73,13 @@ bool CompareKV(const Compare& c, const mvccpb::KeyValue& kv) {
   }
 }
 
-bool TxnHasWrites(const TxnRequest& r) {
+// Whether any branch puts: what the NOSPACE alarm refuses (deletes still
+// free space, as in etcd's capped applier).
+bool TxnHasPuts(const TxnRequest& r) {
   for (const auto* ops : {&r.success(), &r.failure()}) {
     for (const RequestOp& op : *ops) {
-      switch (op.request_case()) {
-        case RequestOp::kRequestPut:
-        case RequestOp::kRequestDeleteRange:
-          return true;
-        case RequestOp::kRequestTxn:
-          if (TxnHasWrites(op.request_txn())) return true;
-          break;
-        default:
-          break;
-      }
+      if (op.has_request_put()) return true;
+      if (op.has_request_txn() && TxnHasPuts(op.request_txn())) return true;
     }
   }
   return false;
@@ -247,6 +241,14 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b
         return LeaseRevoke(b, req.lease_revoke(), resp);
       });
       break;
+    case R::kLeaseRenew:
+      result.status = Run<etcdserverpb::LeaseKeepAliveResponse>(response, [&](auto* resp) {
+        return LeaseRenew(req.lease_renew(), resp);
+      });
+      break;
+    case R::kMemberAttributes:
+      members_->ApplyAttributes(b, req.member_attributes());
+      break;
     case R::kLeaseCheckpoint:
       result.status = LeaseCheckpoint(b, req.lease_checkpoint());
       break;
@@ -398,8 +400,7 @@ Status Applier::ExecutePath(WriteBatch* b, const TxnRequest& r, const std::vecto
 Status Applier::Txn(WriteBatch* b, const TxnRequest& r, etcdserverpb::TxnResponse* resp) {
   std::vector<bool> path;
   DecidePath(b, r, &path);
-  const bool writes = TxnHasWrites(r);
-  if (writes && alarms_->Has(etcdserverpb::NOSPACE)) {
+  if (TxnHasPuts(r) && alarms_->Has(etcdserverpb::NOSPACE)) {
     return Status::ResourceExhausted(errors::kNoSpace);
   }
   size_t pos = 0;
@@ -468,6 +469,16 @@ Status Applier::LeaseRevoke(WriteBatch* b, const etcdserverpb::LeaseRevokeReques
   Status s = store_->lessor()->Revoke(b, r.id());
   if (!s.ok()) return s;
   resp->mutable_header()->set_revision(b->ReadRevision());
+  return Status::OK();
+}
+
+Status Applier::LeaseRenew(const etcdserverpb::LeaseKeepAliveRequest& r,
+                           etcdserverpb::LeaseKeepAliveResponse* resp) {
+  int64_t ttl = 0;
+  // An unknown or expired lease is answered with TTL 0, not an error.
+  if (!store_->lessor()->Renew(r.id(), &ttl).ok()) ttl = 0;
+  resp->set_id(r.id());
+  resp->set_ttl(ttl);
   return Status::OK();
 }
 

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/member_table.h"
 #include "internal.pb.h"
 #include "rpc.pb.h"
 #include "storage/mvcc_store.h"
@@ -49,7 +50,8 @@ struct ApplyResult {
 
 class Applier {
  public:
-  Applier(MvccStore* store, AlarmSet* alarms) : store_(store), alarms_(alarms) {}
+  Applier(MvccStore* store, AlarmSet* alarms, MemberTable* members)
+      : store_(store), alarms_(alarms), members_(members) {}
 
   // `response` must be the response type of the request (or null).
   ApplyResult Apply(const internalpb::InternalRequest& req, WriteBatch* batch,
@@ -70,6 +72,8 @@ class Applier {
                      etcdserverpb::LeaseRevokeResponse* resp);
   Status LeaseCheckpoint(WriteBatch* b, const etcdserverpb::LeaseCheckpointRequest& r);
   Status LeaseExpiry(WriteBatch* b, const internalpb::LeaseExpiry& r);
+  Status LeaseRenew(const etcdserverpb::LeaseKeepAliveRequest& r,
+                    etcdserverpb::LeaseKeepAliveResponse* resp);
   bool LeaseExists(int64_t id) const { return store_->lessor()->Exists(id); }
 
   // Txn helpers (as etcd: every compare, nested ones included, is decided on
@@ -84,6 +88,7 @@ class Applier {
 
   MvccStore* store_;
   AlarmSet* alarms_;
+  MemberTable* members_;
 };
 
 }  // namespace capstan::api

@@ -8,16 +8,13 @@
 #include "api/auth_service.h"
 #include "api/cluster_service.h"
 #include "api/kv_service.h"
+#include "api/propose_and_reply.h"
 #include "api/lease_service.h"
 #include "api/maintenance_service.h"
 #include "api/watch_service.h"  // watch hub (issue 3)
 
 namespace capstan::api {
 namespace {
-
-// etcd lets gRPC messages exceed --max-request-bytes by this much, so the
-// request-too-large check (on the proposal) is the one clients see.
-constexpr int kGrpcOverheadBytes = 512 * 1024;
 
 }  // namespace
 
@@ -28,7 +25,16 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
   opts.name = config.name;
   for (const Url& u : config.initial_advertise_peer_urls) opts.peer_urls.push_back(u.ToString());
   for (const Url& u : config.advertise_client_urls) opts.client_urls.push_back(u.ToString());
-  opts.initial_cluster = config.initial_cluster;
+  for (const auto& [name, urls] : config.initial_cluster_members) {
+    EtcdServerOptions::InitialMember m;
+    m.name = name;
+    for (const Url& u : urls) m.peer_urls.push_back(u.ToString());
+    opts.initial_members.push_back(std::move(m));
+  }
+  opts.new_cluster = config.initial_cluster_state == ClusterState::kNew;
+  for (const Url& u : config.listen_peer_urls) opts.listen_peer_addresses.push_back(u.HostPort());
+  opts.heartbeat_ms = static_cast<int>(config.heartbeat_interval_ms);
+  opts.election_ms = static_cast<int>(config.election_timeout_ms);
   opts.initial_cluster_token = config.initial_cluster_token;
   opts.quota_backend_bytes = config.EffectiveQuotaBackendBytes();
   opts.max_request_bytes = static_cast<int64_t>(config.max_request_bytes);
@@ -38,6 +44,7 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
   opts.lease_revoke_rate = config.lease_revoke_rate;
   opts.auto_compaction_period = config.auto_compaction_period;
   opts.auto_compaction_revisions = config.auto_compaction_revisions;
+  opts.initial_snapshot = config.initial_snapshot;
   Status s = EtcdServer::Start(opts, &srv->core_);
   if (!s.ok()) return s;
 
@@ -57,8 +64,12 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
     builder.AddListeningPort(u.GrpcListenAddress(), grpc::InsecureServerCredentials(), &ports[i]);
   }
   for (auto& svc : srv->services_) builder.RegisterService(svc.get());
-  builder.SetMaxReceiveMessageSize(
-      static_cast<int>(std::min<uint64_t>(config.max_request_bytes + kGrpcOverheadBytes, INT_MAX)));
+  // The etcd-visible limit is checked per request (CheckReceivedSize); this
+  // one only bounds memory.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<uint64_t>(std::max<uint64_t>(4 * (config.max_request_bytes + kGrpcOverheadBytes),
+                                            64 << 20),
+                         INT_MAX)));
   builder.SetMaxSendMessageSize(INT_MAX);
   // Clients keep connections open with pings, as they do against etcd.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);

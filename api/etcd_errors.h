@@ -30,6 +30,10 @@ inline constexpr const char* kMemberNotFound = "member not found";
 inline constexpr const char* kMemberExist = "member ID already exist";
 inline constexpr const char* kPeerURLExist = "Peer URLs already exists";
 inline constexpr const char* kMemberBadURLs = "given member URLs are invalid";
+inline constexpr const char* kMemberNotLearner = "can only promote a learner member";
+inline constexpr const char* kLearnerNotReady =
+    "can only promote a learner member which is in sync with leader";
+inline constexpr const char* kBadLeaderTransferee = "bad leader transferee";
 inline constexpr const char* kNoLeader = "no leader";
 inline constexpr const char* kNotLeader = "not leader";
 inline constexpr const char* kStopped = "server stopped";

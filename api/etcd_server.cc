@@ -6,9 +6,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 
 #include "api/etcd_errors.h"
+#include "raft/raft_node.h"
 #include "raft/single_node_log.h"
+#include "storage/etcd_data_dir.h"
 #include "storage/revision.h"
 
 namespace capstan::api {
@@ -60,22 +63,65 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   // LMDB's map is address space; leave room above the quota for the alarm.
   store_options.map_size =
       std::max<size_t>(size_t{64} << 30, static_cast<size_t>(options.quota_backend_bytes) * 2);
-  Status s = MvccStore::Open(member_dir + "/db", store_options, &srv->store_);
+  // Migration from etcd: an etcd data dir or snapshot becomes the store. The
+  // store's applied index is then etcd's, and the log starts after it.
+  EtcdDataDir::Result imported;
+  Status s = EtcdDataDir::PrepareStore(options.data_dir, options.initial_snapshot, store_options,
+                                       &imported);
+  if (!s.ok()) return s;
+  if (imported.imported) {
+    const EtcdImportInfo& i = imported.info;
+    std::string msg = "imported etcd data from " + imported.source + ": revision " +
+                      std::to_string(i.revision) + ", compacted at " +
+                      std::to_string(i.compact_revision) + ", " + std::to_string(i.revisions) +
+                      " revisions, " + std::to_string(i.leases) + " leases, applied index " +
+                      std::to_string(i.applied_index);
+    if (!imported.backup_dir.empty()) msg += "; etcd's files moved to " + imported.backup_dir;
+    fprintf(stderr, "capstan: %s\n", msg.c_str());
+    if (i.auth_enabled || i.auth_users > 0) {
+      fprintf(stderr,
+              "capstan: warning: the etcd data has auth users/roles, which Capstan "
+              "does not serve yet: they were not imported\n");
+    }
+  } else if (imported.snapshot_ignored) {
+    fprintf(stderr, "capstan: %s holds data: --initial-snapshot ignored\n",
+            options.data_dir.c_str());
+  }
+  s = MvccStore::Open(member_dir + "/db", store_options, &srv->store_);
   if (!s.ok()) return s;
 
-  // Identities are derived once, at the first start, and kept in the store.
-  std::vector<std::string> peers = options.peer_urls;
-  std::sort(peers.begin(), peers.end());
-  std::string seed;
-  for (const auto& p : peers) seed += p;
-  seed += options.initial_cluster_token;
-  srv->member_id_ = LoadOrStoreId(srv->store_.get(), kMemberIdKey,
-                                  XXH64(seed.data(), seed.size(), 0) | 1);
-  std::string cseed = options.initial_cluster + "|" + options.initial_cluster_token;
-  srv->cluster_id_ = LoadOrStoreId(srv->store_.get(), kClusterIdKey,
-                                   XXH64(cseed.data(), cseed.size(), 1) | 1);
+  // Identities are derived from --initial-cluster the same way on every
+  // member, once, at the first start, and kept in the store.
+  std::vector<MemberInfo> initial;
+  std::vector<uint64_t> ids;
+  uint64_t self_id = MemberTable::MemberId(options.peer_urls, options.initial_cluster_token);
+  for (const auto& im : options.initial_members) {
+    MemberInfo m;
+    m.id = MemberTable::MemberId(im.peer_urls, options.initial_cluster_token);
+    m.peer_urls = im.peer_urls;
+    if (im.name == options.name) {
+      self_id = m.id;
+      m.name = im.name;
+      m.client_urls = options.client_urls;
+    }
+    ids.push_back(m.id);
+    initial.push_back(std::move(m));
+  }
+  if (initial.empty()) {
+    MemberInfo self;
+    self.id = self_id;
+    self.name = options.name;
+    self.peer_urls = options.peer_urls;
+    self.client_urls = options.client_urls;
+    ids.push_back(self_id);
+    initial.push_back(self);
+  }
+  srv->member_id_ = LoadOrStoreId(srv->store_.get(), kMemberIdKey, self_id);
+  srv->cluster_id_ = LoadOrStoreId(srv->store_.get(), kClusterIdKey, MemberTable::ClusterId(ids));
+  s = srv->members_.Load(srv->store_.get(), initial);
+  if (!s.ok()) return s;
   srv->alarms_.Load(*srv->store_);
-  srv->applier_ = std::make_unique<Applier>(srv->store_.get(), &srv->alarms_);
+  srv->applier_ = std::make_unique<Applier>(srv->store_.get(), &srv->alarms_, &srv->members_);
   // watch hub (issue 3): told about every committed batch by ApplyEntries.
   watch::WatchHubOptions watch_options;
   watch_options.progress_notify_interval = options.watch_progress_notify_interval;
@@ -89,11 +135,29 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   srv->next_id_ = ((srv->member_id_ & 0xffff) << 48) |
                   ((static_cast<uint64_t>(now_ms) & 0xffffffffff) << 8);
 
-  raft::SingleNodeLogOptions log_options;
-  log_options.wal_dir = member_dir + "/wal";
-  log_options.member_id = srv->member_id_;
-  log_options.wal.segment_size = options.wal_segment_bytes;
-  srv->log_ = std::make_unique<raft::SingleNodeLog>(log_options);
+  srv->clustered_ = initial.size() > 1 || !options.new_cluster;
+  if (srv->clustered_) {
+    raft::RaftNodeOptions ro;
+    ro.member_id = srv->member_id_;
+    ro.cluster_id = srv->cluster_id_;
+    ro.wal_dir = member_dir + "/wal";
+    ro.wal.segment_size = options.wal_segment_bytes;
+    ro.listen_peer_addresses = options.listen_peer_addresses;
+    for (const MemberInfo& m : srv->members_.List()) {
+      ro.initial_members.push_back(MemberTable::ToContext(m));
+    }
+    ro.bootstrap = options.new_cluster;
+    ro.tick = std::chrono::milliseconds(options.heartbeat_ms);
+    ro.election_ticks = std::max(2, options.election_ms / std::max(1, options.heartbeat_ms));
+    ro.seed = static_cast<uint64_t>(now_ms);
+    srv->log_ = std::make_unique<raft::RaftNode>(ro);
+  } else {
+    raft::SingleNodeLogOptions log_options;
+    log_options.wal_dir = member_dir + "/wal";
+    log_options.member_id = srv->member_id_;
+    log_options.wal.segment_size = options.wal_segment_bytes;
+    srv->log_ = std::make_unique<raft::SingleNodeLog>(log_options);
+  }
 
   EtcdServer* raw = srv.get();
   srv->apply_thread_ = std::thread([raw] { raw->ApplyLoop(); });
@@ -104,6 +168,13 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   if (!s.ok()) {
     srv->Stop();
     return s;
+  }
+  // Serve only once the entries the log replayed are applied, so that even
+  // serializable reads after a restart see every acknowledged write.
+  if (!srv->clustered_) {
+    std::promise<void> replayed;
+    srv->ReadBarrier([&](Status) { replayed.set_value(); });
+    replayed.get_future().wait();
   }
   srv->lease_thread_ = std::thread([raw] { raw->LeaseLoop(); });
   if (options.auto_compaction_period.count() > 0) {
@@ -133,6 +204,7 @@ void EtcdServer::Stop() {
   }
   lease_cv_.notify_all();
   if (lease_thread_.joinable()) lease_thread_.join();
+  CheckLeaderWaits(true);
   if (log_) log_->Stop();
   {
     std::lock_guard l(apply_mu_);
@@ -169,20 +241,11 @@ void EtcdServer::Propose(std::shared_ptr<internalpb::InternalRequest> req,
   }
   {
     std::lock_guard l(pending_mu_);
-    pending_.emplace(id, Pending{std::move(req), response, std::move(done)});
+    pending_.emplace(id, Pending{std::move(req), response, std::move(done),
+                                std::chrono::steady_clock::now()});
   }
   Status s = log_->Propose(std::move(data));
-  if (!s.ok()) {
-    Done d;
-    {
-      std::lock_guard l(pending_mu_);
-      auto it = pending_.find(id);
-      if (it == pending_.end()) return;  // applied after all
-      d = std::move(it->second.done);
-      pending_.erase(it);
-    }
-    d(s);
-  }
+  if (!s.ok()) Complete(id, s);  // unless applied after all
 }
 
 void EtcdServer::ReadBarrier(Done done) {
@@ -207,14 +270,17 @@ Status EtcdServer::CheckQuota(int64_t cost) {
   const int64_t quota = options_.quota_backend_bytes;
   if (store_->DbSize() + cost <= quota) return Status::OK();
   if (store_->DbSizeInUse() + cost <= quota) return Status::OK();
-  // Raise the alarm through the log, as etcd does, so every member sees it.
+  // Raise the alarm through the log, as etcd does, so every member sees it,
+  // and wait for it: a client that gets NOSPACE must find the alarm listed.
   auto req = std::make_shared<internalpb::InternalRequest>();
   auto* alarm = req->mutable_alarm();
   alarm->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
   alarm->set_memberid(member_id_);
   alarm->set_alarm(etcdserverpb::NOSPACE);
   auto resp = std::make_shared<etcdserverpb::AlarmResponse>();
-  Propose(req, resp.get(), [resp](Status) {});
+  auto raised = std::make_shared<std::promise<void>>();
+  Propose(req, resp.get(), [resp, raised](Status) { raised->set_value(); });
+  raised->get_future().wait_for(std::chrono::seconds(5));
   return Status::ResourceExhausted(errors::kNoSpace);
 }
 
@@ -232,15 +298,6 @@ void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h) const {
 void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) const {
   h->set_revision(revision);
   FillHeader(h);
-}
-
-std::vector<MemberInfo> EtcdServer::Members() const {
-  MemberInfo self;
-  self.id = member_id_;
-  self.name = options_.name;
-  self.peer_urls = options_.peer_urls;
-  self.client_urls = options_.client_urls;
-  return {self};
 }
 
 void EtcdServer::OnCommitted(std::span<const raftpb::Entry> entries) {
@@ -272,9 +329,20 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   completions.reserve(entries.size());
   internalpb::InternalRequest parsed;
   for (const raftpb::Entry& e : entries) {
+    if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
+      raftpb::ConfChange cc;
+      if (!cc.ParseFromString(e.data())) continue;
+      members_.ApplyConfChange(batch.get(), cc);
+      std::lock_guard l(pending_mu_);
+      if (auto it = pending_.find(cc.id()); cc.id() != 0 && it != pending_.end()) {
+        completions.push_back(Completion{std::move(it->second.done), ApplyResult{}});
+        pending_.erase(it);
+      }
+      continue;
+    }
     if (e.type() != raftpb::ENTRY_NORMAL || e.data().empty()) continue;
     uint64_t id = 0;
-    Pending p{nullptr, nullptr, nullptr};
+    Pending p{nullptr, nullptr, nullptr, {}};
     if (PeekRequestId(e.data(), &id)) {
       std::lock_guard l(pending_mu_);
       auto it = pending_.find(id);
@@ -329,6 +397,98 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   MaybeSync(applied);
 }
 
+void EtcdServer::ProposeConfChange(raftpb::ConfChange cc, Done done) {
+  const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  cc.set_id(id);
+  {
+    std::lock_guard l(pending_mu_);
+    pending_.emplace(id, Pending{nullptr, nullptr, std::move(done),
+                                std::chrono::steady_clock::now()});
+  }
+  Status s = log_->ProposeConfChange(cc);
+  if (!s.ok()) Complete(id, s);
+}
+
+void EtcdServer::Complete(uint64_t id, Status status) {
+  Done d;
+  {
+    std::lock_guard l(pending_mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    d = std::move(it->second.done);
+    pending_.erase(it);
+  }
+  d(status);
+}
+
+void EtcdServer::MoveLeader(uint64_t target, Done done) {
+  const raft::LogStatus ls = log_->GetStatus();
+  if (ls.leader_id != member_id_) {
+    done(Status::FailedPrecondition(errors::kNotLeader));
+    return;
+  }
+  MemberInfo m;
+  if (!members_.Find(target, &m) || m.is_learner) {
+    done(Status::FailedPrecondition(errors::kBadLeaderTransferee));
+    return;
+  }
+  if (target == member_id_) {
+    done(Status::OK());
+    return;
+  }
+  Status s = log_->TransferLeadership(target);
+  if (!s.ok()) {
+    done(s);
+    return;
+  }
+  std::lock_guard l(lease_mu_);
+  leader_waits_.push_back(LeaderWait{
+      target, std::chrono::steady_clock::now() + 5 * std::chrono::milliseconds(options_.election_ms),
+      std::move(done)});
+}
+
+void EtcdServer::CheckLeaderWaits(bool stopping) {
+  std::vector<std::pair<Done, Status>> ready;
+  {
+    std::lock_guard l(lease_mu_);
+    const uint64_t leader = log_->GetStatus().leader_id;
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(leader_waits_, [&](LeaderWait& w) {
+      if (stopping) {
+        ready.emplace_back(std::move(w.done), Status::Unavailable(errors::kStopped));
+      } else if (leader == w.target) {
+        ready.emplace_back(std::move(w.done), Status::OK());
+      } else if (now > w.deadline) {
+        ready.emplace_back(std::move(w.done),
+                           Status::Unavailable("request timed out, leader transfer took too long"));
+      } else {
+        return false;
+      }
+      return true;
+    });
+  }
+  for (auto& [d, s] : ready) d(s);
+}
+
+void EtcdServer::ExpirePending() {
+  // etcd's request timeout: 5 s plus two election timeouts.
+  const auto timeout = std::chrono::seconds(5) + 2 * std::chrono::milliseconds(options_.election_ms);
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<Done> expired;
+  {
+    std::lock_guard l(pending_mu_);
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (now - it->second.since > timeout) {
+        expired.push_back(std::move(it->second.done));
+        it = pending_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (Done& d : expired) d(Status::Unavailable(errors::kTimeout));
+}
+
 void EtcdServer::LeaseLoop() {
   using namespace std::chrono_literals;
   constexpr auto kTick = 100ms;
@@ -345,6 +505,29 @@ void EtcdServer::LeaseLoop() {
     lease_cv_.wait_for(l, kTick);
     if (lease_stopping_) break;
     l.unlock();
+    ExpirePending();
+    CheckLeaderWaits(false);
+    const raft::LogStatus ls = log_->GetStatus();
+    if (!published_ && ls.leader_id != 0) {
+      MemberInfo self;
+      if (members_.Find(member_id_, &self) && self.name == options_.name &&
+          self.client_urls == options_.client_urls) {
+        published_ = true;
+      } else {
+        auto req = std::make_shared<internalpb::InternalRequest>();
+        auto* a = req->mutable_member_attributes();
+        a->set_id(member_id_);
+        a->set_name(options_.name);
+        for (const auto& u : options_.client_urls) a->add_client_urls(u);
+        propose_quietly(std::move(req));
+      }
+    }
+    // Only the leader decides expiry and checkpoints: deadlines are the same
+    // everywhere (renewals replicate), the decision must be made once.
+    if (ls.leader_id != member_id_) {
+      l.lock();
+      continue;
+    }
     Lessor* lessor = store_->lessor();
     std::vector<int64_t> expired = lessor->Expired(per_tick, kRetryExpiry);
     if (!expired.empty()) {

@@ -24,6 +24,7 @@
 
 #include "api/applier.h"
 #include "api/auto_compactor.h"
+#include "api/member_table.h"
 #include "internal.pb.h"
 #include "raft/consensus_log.h"
 #include "rpc.pb.h"
@@ -32,21 +33,24 @@
 
 namespace capstan::api {
 
-struct MemberInfo {
-  uint64_t id = 0;
-  std::string name;
-  std::vector<std::string> peer_urls;
-  std::vector<std::string> client_urls;
-  bool is_learner = false;
-};
-
 struct EtcdServerOptions {
   std::string data_dir;
   std::string name = "default";
   std::vector<std::string> peer_urls;    // advertised
   std::vector<std::string> client_urls;  // advertised
-  std::string initial_cluster;           // as given, for the cluster id
   std::string initial_cluster_token = "etcd-cluster";
+  // --initial-cluster: every member's name and peer URLs (this one's too).
+  // One member runs a single-node log; more, or joining an existing cluster
+  // (new_cluster false), run Raft.
+  struct InitialMember {
+    std::string name;
+    std::vector<std::string> peer_urls;
+  };
+  std::vector<InitialMember> initial_members;
+  bool new_cluster = true;
+  std::vector<std::string> listen_peer_addresses;  // "host:port"
+  int heartbeat_ms = 100;
+  int election_ms = 1000;
   int64_t quota_backend_bytes = int64_t{2} << 30;
   int64_t max_request_bytes = 1572864;
   int max_txn_ops = 128;
@@ -60,6 +64,9 @@ struct EtcdServerOptions {
   // revisions (revision mode); both zero = off.
   std::chrono::nanoseconds auto_compaction_period{0};
   int64_t auto_compaction_revisions = 0;
+  // An etcd snapshot to import into a new data dir (see storage/etcd_data_dir.h;
+  // an etcd data dir in data_dir is imported without it).
+  std::string initial_snapshot;
 };
 
 class EtcdServer {
@@ -99,7 +106,15 @@ class EtcdServer {
   const EtcdServerOptions& options() const { return options_; }
   uint64_t member_id() const { return member_id_; }
   uint64_t cluster_id() const { return cluster_id_; }
-  std::vector<MemberInfo> Members() const;
+  std::vector<MemberInfo> Members() const { return members_.List(); }
+  MemberTable* member_table() { return &members_; }
+  // Whether this member runs Raft with peers (not the single-node log).
+  bool clustered() const { return clustered_; }
+  // Proposes a membership change; `done` runs once it is applied.
+  void ProposeConfChange(raftpb::ConfChange cc, Done done);
+  // Maintenance.MoveLeader: hands leadership to `target` and calls `done`
+  // once it leads (or with etcd's errors: not leader, bad transferee, timeout).
+  void MoveLeader(uint64_t target, Done done);
   raft::LogStatus LogStatus() const { return log_->GetStatus(); }
 
  private:
@@ -109,6 +124,7 @@ class EtcdServer {
     std::shared_ptr<internalpb::InternalRequest> req;
     google::protobuf::Message* response;
     Done done;
+    std::chrono::steady_clock::time_point since;
   };
   struct Completion {
     Done done;
@@ -122,6 +138,10 @@ class EtcdServer {
   // Proposes revocation of expired leases (rate-limited) and checkpoints of
   // remaining TTLs, so that restarts do not reset leases.
   void LeaseLoop();
+  // Fails proposals that were not applied in time (lost with a leader).
+  void ExpirePending();
+  // Completes the waiting RPC of entry `id` with `status`.
+  void Complete(uint64_t id, Status status);
 
   EtcdServerOptions options_;
   uint64_t member_id_ = 0;
@@ -129,6 +149,9 @@ class EtcdServer {
   std::unique_ptr<MvccStore> store_;
   std::unique_ptr<raft::ConsensusLog> log_;
   AlarmSet alarms_;
+  MemberTable members_;
+  bool clustered_ = false;
+  bool published_ = false;  // this member's attributes are in the member table
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<watch::WatchHub> watch_hub_;  // watch hub (issue 3)
 
@@ -146,6 +169,14 @@ class EtcdServer {
   // Reads waiting for an index to be applied.
   std::mutex read_mu_;
   std::multimap<uint64_t, Done> read_waiters_;
+
+  struct LeaderWait {
+    uint64_t target;
+    std::chrono::steady_clock::time_point deadline;
+    Done done;
+  };
+  std::vector<LeaderWait> leader_waits_;  // guarded by lease_mu_
+  void CheckLeaderWaits(bool stopping);
 
   std::unique_ptr<AutoCompactor> auto_compactor_;
   std::thread lease_thread_;

@@ -30,6 +30,7 @@ int64_t TxnPutCost(const etcdserverpb::TxnRequest& r) {
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
+  if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
   Status s = CheckRangeRequest(*req);
   if (!s.ok()) return FinishNow(ctx, ToGrpcStatus(s));
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -50,6 +51,7 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::PutRequest* req,
                                          etcdserverpb::PutResponse* resp) {
+  if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
   Status s = CheckPutRequest(*req);
   if (s.ok()) s = server_->CheckQuota(static_cast<int64_t>(req->ByteSizeLong()) + kPerKeyOverhead);
   if (!s.ok()) return FinishNow(ctx, ToGrpcStatus(s));
@@ -61,6 +63,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
                                                  const etcdserverpb::DeleteRangeRequest* req,
                                                  etcdserverpb::DeleteRangeResponse* resp) {
+  if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
   Status s = CheckDeleteRequest(*req);
   if (!s.ok()) return FinishNow(ctx, ToGrpcStatus(s));
   auto ireq = std::make_shared<internalpb::InternalRequest>();
@@ -71,6 +74,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
+  if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
   Status s = CheckTxnRequest(*req, server_->options().max_txn_ops);
   if (s.ok()) {
     int64_t cost = TxnPutCost(*req);
@@ -85,6 +89,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
+  if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
   auto ireq = std::make_shared<internalpb::InternalRequest>();
   *ireq->mutable_compaction() = *req;
   return ProposeAndReply(server_, ctx, std::move(ireq), resp);

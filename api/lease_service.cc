@@ -20,6 +20,20 @@ class KeepAliveStream final : public KeepAliveReactor {
       return;
     }
     resp_.Clear();
+    if (server_->clustered()) {
+      // Renewals replicate, so the next leader has the same deadline.
+      auto ireq = std::make_shared<internalpb::InternalRequest>();
+      *ireq->mutable_lease_renew() = req_;
+      server_->Propose(std::move(ireq), &resp_, [this](Status s) {
+        if (!s.ok()) {
+          Finish(ToGrpcStatus(s));
+          return;
+        }
+        server_->FillHeader(resp_.mutable_header());
+        StartWrite(&resp_);
+      });
+      return;
+    }
     int64_t ttl = 0;
     // An unknown or expired lease is answered with TTL 0, not an error.
     if (!server_->store()->lessor()->Renew(req_.id(), &ttl).ok()) ttl = 0;

@@ -1,9 +1,126 @@
 #include "api/maintenance_service.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <thread>
+
 #include "api/propose_and_reply.h"
 #include "api/version.h"
+#include "storage/etcd_snapshot_writer.h"
+#include "storage/sha256.h"
 
 namespace capstan::api {
+namespace {
+
+// etcd's snapshotSendBufferSize.
+constexpr size_t kSnapshotChunk = 32 * 1024;
+
+// One Snapshot RPC: the snapshot is written to a temporary file on a thread
+// of its own (it reads the whole store), then sent from it chunk by chunk,
+// each chunk read when the previous one is on its way.
+class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
+ public:
+  explicit SnapshotStream(EtcdServer* server) : server_(server) {
+    worker_ = std::thread([this] { Prepare(); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream broken"));
+      return;
+    }
+    Next();
+  }
+
+  void OnDone() override {
+    if (worker_.joinable()) {
+      if (worker_.get_id() == std::this_thread::get_id()) {
+        worker_.detach();
+      } else {
+        worker_.join();
+      }
+    }
+    if (fd_ >= 0) ::close(fd_);
+    delete this;
+  }
+
+ private:
+  void Prepare() {
+    static std::atomic<uint64_t> seq{0};
+    // In the data dir: a snapshot is as large as the store, /tmp may be small.
+    const std::string path = server_->options().data_dir + "/member/snapshot-" +
+                             std::to_string(::getpid()) + "-" + std::to_string(seq++) + ".tmp";
+    EtcdSnapshotOptions options;
+    for (const MemberInfo& m : server_->Members()) {
+      options.members.push_back({m.id, m.name, m.peer_urls, m.client_urls, m.is_learner});
+    }
+    // Unlinked at once: nothing is left behind, whatever happens next.
+    capstan::Status s;
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd_ < 0) s = capstan::Status::IOError("create " + path + ": " + std::strerror(errno));
+    ::unlink(path.c_str());
+    EtcdSnapshotInfo info;
+    if (s.ok()) {
+      const int write_fd = ::dup(fd_);  // the writer's, closed by it
+      s = write_fd < 0 ? capstan::Status::IOError(std::string("dup: ") + std::strerror(errno))
+                       : EtcdSnapshotWriter::Write(*server_->store(), options, write_fd, &info);
+    }
+    if (!s.ok()) {
+      Finish(ToGrpcStatus(s));
+      return;
+    }
+    total_ = info.size;
+    Next();
+  }
+
+  // Starts the next write, or finishes. Nothing may touch members after
+  // StartWrite or Finish: OnWriteDone/OnDone may already run elsewhere.
+  void Next() {
+    if (sent_ < total_) {
+      std::string* blob = resp_.mutable_blob();
+      blob->resize(static_cast<size_t>(std::min<uint64_t>(kSnapshotChunk, total_ - sent_)));
+      size_t got = 0;
+      while (got < blob->size()) {
+        ssize_t n =
+            ::pread(fd_, blob->data() + got, blob->size() - got, static_cast<off_t>(sent_ + got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          Finish(grpc::Status(grpc::StatusCode::INTERNAL, "snapshot read failed"));
+          return;
+        }
+        got += static_cast<size_t>(n);
+      }
+      sha_.Update(*blob);
+      sent_ += blob->size();
+      resp_.set_remaining_bytes(total_ - sent_);
+      StartWrite(&resp_);
+    } else if (!digest_sent_) {
+      digest_sent_ = true;
+      resp_.set_remaining_bytes(0);
+      resp_.set_blob(sha_.Finish());
+      StartWrite(&resp_);
+    } else {
+      Finish(grpc::Status::OK);
+    }
+  }
+
+  EtcdServer* server_;
+  std::thread worker_;
+  int fd_ = -1;
+  uint64_t total_ = 0;
+  uint64_t sent_ = 0;
+  bool digest_sent_ = false;
+  Sha256 sha_;
+  etcdserverpb::SnapshotResponse resp_;
+};
+
+}  // namespace
 
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::AlarmRequest* req,
@@ -50,9 +167,8 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
                                                          etcdserverpb::DefragmentResponse* resp) {
   // LMDB reuses freed pages in place, so there is nothing to rewrite; make
   // what is applied durable, which is what an operator expects to have after.
-  capstan::Status s = server_->store()->Sync();
-  if (s.ok()) server_->FillHeader(resp->mutable_header());
-  return FinishNow(ctx, ToGrpcStatus(s));
+  // etcd answers with an empty response, header included.
+  return FinishNow(ctx, ToGrpcStatus(server_->store()->Sync()));
 }
 
 grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* ctx,
@@ -82,15 +198,20 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
   return FinishNow(ctx, ToGrpcStatus(s));
 }
 
+grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
+    grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) {
+  // The gRPC callback API's ownership rule: the reactor frees itself in OnDone.
+  return std::make_unique<SnapshotStream>(server_).release();
+}
+
 grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* ctx,
                                                          const etcdserverpb::MoveLeaderRequest* req,
                                                          etcdserverpb::MoveLeaderResponse* resp) {
-  if (req->targetid() != server_->member_id()) {
-    return FinishNow(ctx, ToGrpcStatus(capstan::Status::FailedPrecondition(
-                              "bad leader transferee")));
-  }
-  server_->FillHeader(resp->mutable_header());
-  return FinishNow(ctx, grpc::Status::OK);
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  // etcd answers with an empty response, header included.
+  server_->MoveLeader(req->targetid(),
+                      [reactor](capstan::Status s) { reactor->Finish(ToGrpcStatus(s)); });
+  return reactor;
 }
 
 }  // namespace capstan::api

@@ -1,6 +1,7 @@
 // MaintenanceService: etcd's Maintenance gRPC service: Status, alarms,
 // hashes, defragmentation (a no-op on LMDB, which reuses free pages), leader
-// moves. Snapshot and Downgrade are not served yet.
+// moves, and snapshots in etcd's own format (a bbolt file with etcd's
+// buckets, see storage/etcd_snapshot_writer.h). Downgrade is not served yet.
 #pragma once
 
 #include "api/etcd_server.h"
@@ -30,6 +31,10 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MoveLeaderRequest* req,
                                        etcdserverpb::MoveLeaderResponse* resp) override;
+  // Streams the snapshot as etcd does: 32 KiB blobs with remaining_bytes,
+  // then the sha256 of the whole file, which `etcdctl snapshot save` checks.
+  grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
+      grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* req) override;
 
  private:
   EtcdServer* server_;

@@ -695,6 +695,11 @@ const FlagDef kFlags[] = {
     {"lease-revoke-rate", false, kCapstan, "1000",
      "Maximum number of expired leases revoked per second.",
      [](ParseState& s, std::string_view v) { return SetInt(&s.cfg->lease_revoke_rate, v); }},
+    {"initial-snapshot", false, kCapstan, "",
+     "Path to an etcd snapshot (from 'etcdctl snapshot save') to start a new member from, "
+     "keeping its revisions, leases and compaction point. Ignored once the data dir holds data. "
+     "An etcd data dir given as --data-dir is imported without it.",
+     [](ParseState& s, std::string_view v) { return SetString(&s.cfg->initial_snapshot, v); }},
 
     // Listed under "Usage:" rather than with the other flags, as in etcd.
     {"version", true, "", "false", "Print the version and exit.",

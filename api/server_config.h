@@ -143,6 +143,9 @@ struct ServerConfig {
   std::string kube_cert_file;
   std::string kube_key_file;
   int64_t lease_revoke_rate = 1000;  // leases revoked per second at most; > 0
+  // An etcd snapshot (`etcdctl snapshot save`) to start a new member from;
+  // ignored once the data dir holds a store.
+  std::string initial_snapshot;
 
   // What etcd would log while parsing (used environment variables,
   // unrecognized ETCD_* variables, deprecations). The caller logs them once

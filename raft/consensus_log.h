@@ -47,6 +47,13 @@ class ConsensusLog {
 
   virtual void ReadIndex(ReadIndexFn done) = 0;
 
+  // Membership changes (one voter at a time); the entry comes back through
+  // ApplyFn as ENTRY_CONF_CHANGE once committed. `cc.context` holds a
+  // serialized MemberContext.
+  virtual Status ProposeConfChange(const raftpb::ConfChange& cc) = 0;
+  // Hands leadership to `to` (asynchronously).
+  virtual Status TransferLeadership(uint64_t to) = 0;
+
   // The state machine has made everything up to `index` durable, so the log
   // may release what comes before it.
   virtual void ReleaseBefore(uint64_t index) = 0;

@@ -40,6 +40,8 @@ Status SingleNodeLog::Start(uint64_t applied_index, ApplyFn apply) {
   {
     std::lock_guard l(mu_);
     started_ = true;
+    // Like a Raft leader starting its term, begin with an empty entry.
+    pending_.emplace_back();
   }
   thread_ = std::thread([this] { Run(); });
   return Status::OK();

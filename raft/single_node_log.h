@@ -34,6 +34,13 @@ class SingleNodeLog : public ConsensusLog {
   void Stop() override;
   Status Propose(std::string data) override;
   void ReadIndex(ReadIndexFn done) override;
+  Status ProposeConfChange(const raftpb::ConfChange&) override {
+    return Status::FailedPrecondition("membership changes need a Raft cluster");
+  }
+  Status TransferLeadership(uint64_t to) override {
+    return to == options_.member_id ? Status::OK()
+                                    : Status::FailedPrecondition("bad leader transferee");
+  }
   void ReleaseBefore(uint64_t index) override;
   LogStatus GetStatus() const override;
 

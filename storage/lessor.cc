@@ -1,5 +1,7 @@
 #include "storage/lessor.h"
 
+#include <algorithm>
+
 #include "storage/mvcc_store.h"
 #include "storage/revision.h"
 
@@ -127,9 +129,13 @@ Status Lessor::TimeToLive(int64_t id, bool with_keys, LeaseInfo* out) const {
 
 std::vector<int64_t> Lessor::List() const {
   std::lock_guard lock(mu_);
+  std::vector<std::pair<Clock::time_point, int64_t>> by_deadline;
+  by_deadline.reserve(leases_.size());
+  for (const auto& [id, l] : leases_) by_deadline.emplace_back(l.deadline, id);
+  std::sort(by_deadline.begin(), by_deadline.end());  // soonest expiry first, as etcd lists
   std::vector<int64_t> ids;
-  ids.reserve(leases_.size());
-  for (const auto& [id, l] : leases_) ids.push_back(id);
+  ids.reserve(by_deadline.size());
+  for (const auto& [deadline, id] : by_deadline) ids.push_back(id);
   return ids;
 }
 

@@ -7,13 +7,12 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "storage/bulk_loader.h"
+#include "storage/meta_keys.h"
+#include "storage/store_view.h"
+
 namespace capstan {
 namespace {
-
-constexpr std::string_view kAppliedIndexKey = "applied_index";
-constexpr std::string_view kAppliedTermKey = "applied_term";
-constexpr std::string_view kScheduledCompactKey = "scheduled_compact_rev";
-constexpr std::string_view kFinishedCompactKey = "finished_compact_rev";
 
 std::string EncodeU64(uint64_t v) {
   std::string s(8, '\0');
@@ -437,6 +436,28 @@ int64_t MvccStore::DbSizeInUse() const {
 }
 
 Status MvccStore::Sync() { return LmdbStatus(mdb_env_sync(env_, 1), "sync"); }
+
+Status MvccStore::View(const std::function<Status(const StoreView&)>& fn) const {
+  LmdbTxn txn;
+  Status s = txn.Begin(env_, true);
+  if (!s.ok()) return s;
+  StoreView view(txn, {key_dbi_, meta_dbi_, lease_dbi_, alarm_dbi_, member_dbi_});
+  return view.status().ok() ? fn(view) : view.status();
+}
+
+Status MvccStore::BulkLoad(const std::string& dir, const StoreOptions& options,
+                           const std::function<Status(BulkLoader*)>& fn) {
+  std::unique_ptr<MvccStore> store;
+  Status s = Open(dir, options, &store);
+  if (!s.ok()) return s;
+  if (store->CurrentRevision() != 1 || store->AppliedIndex() != 0) {
+    return Status::FailedPrecondition("bulk load into a store that has data: " + dir);
+  }
+  BulkLoader loader(store->env_, {store->key_dbi_, store->meta_dbi_, store->lease_dbi_,
+                                  store->alarm_dbi_, store->member_dbi_});
+  s = fn(&loader);
+  return s.ok() ? loader.Finish() : s;
+}
 
 Status MvccStore::GetAux(Table table, std::string_view key, std::string* value) const {
   LmdbTxn txn;

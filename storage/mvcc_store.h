@@ -34,6 +34,8 @@
 namespace capstan {
 
 class WriteBatch;
+class StoreView;   // storage/store_view.h
+class BulkLoader;  // storage/bulk_loader.h
 
 // The error texts are etcd's (the API layer adds "etcdserver: ").
 inline constexpr const char* kErrCompacted = "mvcc: required revision has been compacted";
@@ -113,6 +115,14 @@ class MvccStore {
                  const std::function<void(std::string_view key, std::string_view value)>& fn) const;
 
   const std::string& dir() const { return dir_; }
+
+  // Runs `fn` on a consistent view of every table (one LMDB read
+  // transaction; writers continue meanwhile), e.g. to export a snapshot.
+  Status View(const std::function<Status(const StoreView&)>& fn) const;
+  // Creates the store in `dir`, which must not hold one yet, and fills its
+  // tables through `fn` (e.g. to import a snapshot). Open it afterwards.
+  static Status BulkLoad(const std::string& dir, const StoreOptions& options,
+                         const std::function<Status(BulkLoader*)>& fn);
 
   // Leases live beside the data they own: puts and deletes attach and detach
   // keys as they are written.

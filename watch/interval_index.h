@@ -189,7 +189,8 @@ class IntervalIndex {
       *t = std::move(n);
       return;
     }
-    InsertNode(Less(n->key, (*t)->key) ? &(*t)->left : &(*t)->right, std::move(n));
+    Ptr* child = Less(n->key, (*t)->key) ? &(*t)->left : &(*t)->right;
+    InsertNode(child, std::move(n));
     Update(t->get());
   }
 

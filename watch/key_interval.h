@@ -14,8 +14,8 @@ namespace capstan::watch {
 
 struct KeyInterval {
   std::string low;
-  std::string high;      // exclusive; unused when single or unbounded
-  bool single = false;   // exactly `low`
+  std::string high;        // exclusive; unused when single or unbounded
+  bool single = false;     // exactly `low`
   bool unbounded = false;  // every key >= low
 
   // Returns false (and leaves *out alone) for an empty range.

@@ -141,6 +141,24 @@ def _die_with_parent():
         _prctl(1, int(signal.SIGKILL), 0, 0, 0)
 
 
+# gRPC's C core (python3-etcd3) registers pthread_atfork handlers that can
+# deadlock a fork() in a process that has used gRPC (seen: the parent hangs
+# forever in grpc's prefork handler after clients were closed).  A Popen with
+# preexec_fn must fork(); without one, Python uses vfork(), which runs no
+# atfork handlers.  setpriv (util-linux) sets the parent-death signal and
+# execs the server, replacing _die_with_parent.  Opt in per server with
+# Server.no_fork_handlers = True (or on the class, for a whole test file).
+SETPRIV = shutil.which("setpriv")
+
+
+def spawn_args(cmd, no_fork_handlers):
+    """(command, preexec_fn) for a server child that dies with this process;
+    no Python code in the child when no_fork_handlers (and setpriv exists)."""
+    if no_fork_handlers and SETPRIV:
+        return [SETPRIV, "--pdeathsig", "KILL", "--"] + list(cmd), None
+    return list(cmd), _die_with_parent
+
+
 _server_seq = itertools.count(1)
 _log_dirs = []          # every server's temp dir (holds its log); see run_tests
 _log_dirs_lock = threading.Lock()
@@ -156,6 +174,8 @@ class Server:
     dir is removed, the log is kept until run_tests decides (removed if all tests
     passed, path printed otherwise).
     """
+
+    no_fork_handlers = True    # see spawn_args: a fork with gRPC clients alive can deadlock
 
     def __init__(self, binary, name="capdiff", extra_args=(), label=None,
                  health_timeout=HEALTH_TIMEOUT_S):
@@ -210,16 +230,18 @@ class Server:
         except OSError as e:
             return f"    | (no log: {e})"
 
-    def _launch(self):
-        self.client_port, self.peer_port = free_port(), free_port()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+    def _launch(self, fresh=True):
+        if fresh:  # new ports and an empty data dir (restart() passes False)
+            self.client_port, self.peer_port = free_port(), free_port()
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         log = open(self.log_path, "ab")
         try:
             log.write(("[harness] " + " ".join(self.command()) + "\n").encode())
             log.flush()
-            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
+            cmd, preexec = spawn_args(self.command(), self.no_fork_handlers)
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, env=clean_env(),
-                                         start_new_session=True, preexec_fn=_die_with_parent)
+                                         start_new_session=True, preexec_fn=preexec)
         except OSError as e:
             raise HarnessError(f"[{self.label}] cannot execute {self.binary}: {e}") from e
         finally:
@@ -303,7 +325,7 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self):
+    def stop(self, keep_data=False):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -311,7 +333,26 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if not keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    # -- restarts on the same data dir (crash-recovery / persistence tests)
+    def kill(self):
+        """kill -9 the server; its data dir is kept (see restart)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def restart(self, wait=True):
+        """Start the server again on the same ports and the same data dir,
+        after kill() or stop(keep_data=True).  With wait=False it only
+        launches (e.g. to kill it again during start-up); wait_healthy() then
+        never relaunches on other ports (that would wipe the data dir)."""
+        if self.alive():
+            raise HarnessError(f"[{self.label}] restart() while the server is running")
+        self._attempts = 1 << 30  # no port-race relaunch in wait_healthy
+        self._launch(fresh=False)
+        return self.wait_healthy() if wait else self
 
     def __enter__(self):
         return self.start()

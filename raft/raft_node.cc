@@ -1,0 +1,284 @@
+#include "raft/raft_node.h"
+
+#include <cstdio>
+
+namespace capstan::raft {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string ReadContext(uint64_t n) {
+  std::string s(8, '\0');
+  for (int i = 0; i < 8; ++i) s[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  return s;
+}
+
+}  // namespace
+
+RaftNode::RaftNode(RaftNodeOptions options) : options_(std::move(options)) {}
+
+RaftNode::~RaftNode() { Stop(); }
+
+std::vector<std::string> RaftNode::PeerAddresses(const raftpb::MemberContext& m) {
+  std::vector<std::string> out;
+  for (const std::string& url : m.peer_urls()) {
+    std::string s = url;
+    if (size_t p = s.find("://"); p != std::string::npos) s = s.substr(p + 3);
+    if (size_t p = s.find('/'); p != std::string::npos) s = s.substr(0, p);
+    out.push_back(s);
+  }
+  return out;
+}
+
+Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
+  apply_ = std::move(apply);
+  const bool restart = Wal::Exists(options_.wal_dir);
+  Status s;
+  if (restart) {
+    WalContents contents;
+    s = Wal::Open(options_.wal_dir, options_.wal, &wal_, &contents);
+    if (!s.ok()) return s;
+    if (contents.snapshot_index > 0) {
+      return Status::FailedPrecondition("raft snapshots in the WAL are not supported yet");
+    }
+    storage_.SetHardState(contents.hard_state);
+    s = storage_.Append(contents.entries);
+    if (!s.ok()) return s;
+  } else {
+    s = Wal::Create(options_.wal_dir, std::to_string(options_.member_id), options_.wal, &wal_);
+    if (!s.ok()) return s;
+  }
+
+  Config cfg;
+  cfg.id = options_.member_id;
+  cfg.election_tick = options_.election_ticks;
+  cfg.heartbeat_tick = 1;
+  cfg.storage = &storage_;
+  cfg.applied = applied_index;
+  cfg.check_quorum = true;
+  cfg.pre_vote = true;
+  cfg.seed = options_.seed ^ options_.member_id;
+  s = RawNode::Create(cfg, &node_);
+  if (!s.ok()) return s;
+  if (!restart && options_.bootstrap) {
+    // Every initial member bootstraps the same voters; their conf-change
+    // entries carry the member descriptions, so the member table is built by
+    // applying the log like everything else.
+    std::vector<uint64_t> voters;
+    for (const auto& m : options_.initial_members) voters.push_back(m.id());
+    s = node_->Bootstrap(voters);
+    if (!s.ok()) return s;
+  }
+
+  PeerTransportOptions topts;
+  topts.local_id = options_.member_id;
+  topts.cluster_id = options_.cluster_id;
+  topts.listen_addresses = options_.listen_peer_addresses;
+  s = PeerTransport::Start(
+      topts,
+      [this](raftpb::Message m) {
+        {
+          std::lock_guard l(mu_);
+          inbox_.push_back(std::move(m));
+        }
+        cv_.notify_one();
+      },
+      &transport_);
+  if (!s.ok()) return s;
+  for (const auto& m : options_.initial_members) {
+    if (m.id() != options_.member_id) transport_->AddPeer(m.id(), PeerAddresses(m));
+  }
+  thread_ = std::thread([this] { Run(); });
+  return Status::OK();
+}
+
+void RaftNode::Stop() {
+  {
+    std::lock_guard l(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (transport_) transport_->Stop();
+}
+
+Status RaftNode::Propose(std::string data) {
+  if (leader_.load() == 0) return Status::Unavailable("no leader");
+  {
+    std::lock_guard l(mu_);
+    if (stopping_) return Status::Unavailable("server stopped");
+    proposals_.push_back(std::move(data));
+  }
+  cv_.notify_one();
+  return Status::OK();
+}
+
+void RaftNode::ReadIndex(ReadIndexFn done) {
+  {
+    std::lock_guard l(mu_);
+    if (!stopping_) {
+      read_requests_.push_back(std::move(done));
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(Status::Unavailable("server stopped"), 0);
+}
+
+Status RaftNode::ProposeConfChange(const raftpb::ConfChange& cc) {
+  if (leader_.load() == 0) return Status::Unavailable("no leader");
+  {
+    std::lock_guard l(mu_);
+    conf_changes_.push_back(cc);
+  }
+  cv_.notify_one();
+  return Status::OK();
+}
+
+Status RaftNode::TransferLeadership(uint64_t to) {
+  {
+    std::lock_guard l(mu_);
+    transfer_to_ = to;
+  }
+  cv_.notify_one();
+  return Status::OK();
+}
+
+void RaftNode::ReleaseBefore(uint64_t) {
+  // Raft log compaction needs state-machine snapshots for lagging members;
+  // until they exist the whole log is kept.
+}
+
+LogStatus RaftNode::GetStatus() const {
+  LogStatus st;
+  st.member_id = options_.member_id;
+  st.leader_id = leader_.load();
+  st.term = term_.load();
+  st.commit_index = commit_.load();
+  st.last_index = last_index_.load();
+  return st;
+}
+
+void RaftNode::ExpireReads(Clock::time_point now) {
+  // A read index lost with a leader change is never answered: time it out.
+  const auto timeout = options_.tick * options_.election_ticks * 2;
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (now - it->second.since > timeout) {
+      it->second.done(Status::Unavailable("request timed out"), 0);
+      it = reads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void RaftNode::Run() {
+  auto next_tick = Clock::now() + options_.tick;
+  std::vector<raftpb::Message> inbox;
+  std::vector<std::string> proposals;
+  std::vector<raftpb::ConfChange> conf_changes;
+  std::vector<ReadIndexFn> reads;
+  while (true) {
+    uint64_t transfer = 0;
+    {
+      std::unique_lock l(mu_);
+      cv_.wait_until(l, next_tick, [&] {
+        return stopping_ || !inbox_.empty() || !proposals_.empty() || !conf_changes_.empty() ||
+               !read_requests_.empty() || transfer_to_ != 0;
+      });
+      if (stopping_) break;
+      inbox.swap(inbox_);
+      proposals.swap(proposals_);
+      conf_changes.swap(conf_changes_);
+      reads.swap(read_requests_);
+      transfer = std::exchange(transfer_to_, 0);
+    }
+    const auto now = Clock::now();
+    if (now >= next_tick) {
+      node_->Tick();
+      next_tick = now + options_.tick;
+      ExpireReads(now);
+      for (uint64_t id : transport_->TakeUnreachable()) node_->ReportUnreachable(id);
+    }
+    for (const auto& m : inbox) node_->Step(m);  // stale or unknown senders are ignored
+    inbox.clear();
+    for (auto& p : proposals) node_->Propose(std::move(p));  // dropped ones time out upstream
+    proposals.clear();
+    for (const auto& cc : conf_changes) node_->ProposeConfChange(cc);
+    conf_changes.clear();
+    for (auto& done : reads) {
+      std::string ctx = ReadContext(++next_read_);
+      if (node_->ReadIndex(ctx).ok()) {
+        reads_.emplace(ctx, PendingRead{std::move(done), now});
+      } else {
+        done(Status::Unavailable("no leader"), 0);
+      }
+    }
+    reads.clear();
+    if (transfer != 0) node_->TransferLeadership(transfer);
+    while (node_->HasReady()) HandleReady();
+  }
+  for (auto& [ctx, r] : reads_) r.done(Status::Unavailable("server stopped"), 0);
+  reads_.clear();
+}
+
+void RaftNode::HandleReady() {
+  Ready rd = node_->GetReady();
+  // 1. Persist: entries and HardState together, synced when the Ready needs it.
+  if (!rd.entries.empty() || rd.hard_state) {
+    Status s = wal_->Save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries, rd.must_sync);
+    if (!s.ok()) {
+      fprintf(stderr, "capstan: fatal: wal write failed: %s\n", s.ToString().c_str());
+      std::abort();
+    }
+    if (!rd.entries.empty()) storage_.Append(rd.entries);
+    if (rd.hard_state) storage_.SetHardState(*rd.hard_state);
+  }
+  // 2. Send, only now that what the messages promise is durable.
+  if (!rd.messages.empty()) transport_->Send(std::move(rd.messages));
+  // 3. Apply: conf changes take effect in the core and the transport as they
+  // are handed over; the state machine applies everything in order.
+  for (const raftpb::Entry& e : rd.committed_entries) {
+    if (e.type() == raftpb::ENTRY_CONF_CHANGE) ApplyConfChangeEntry(e);
+  }
+  if (!rd.committed_entries.empty()) apply_(rd.committed_entries);
+  for (ReadState& rs : rd.read_states) {
+    auto it = reads_.find(rs.request_ctx);
+    if (it == reads_.end()) continue;
+    it->second.done(Status::OK(), rs.index);
+    reads_.erase(it);
+  }
+  if (rd.soft_state) leader_.store(rd.soft_state->lead);
+  if (rd.hard_state) {
+    term_.store(rd.hard_state->term());
+    commit_.store(rd.hard_state->commit());
+  }
+  last_index_.store(storage_.LastIndex());
+  node_->Advance();
+}
+
+void RaftNode::ApplyConfChangeEntry(const raftpb::Entry& e) {
+  raftpb::ConfChange cc;
+  if (!cc.ParseFromString(e.data())) return;
+  node_->ApplyConfChange(cc);
+  if (cc.node_id() == options_.member_id) return;
+  switch (cc.type()) {
+    case raftpb::CONF_CHANGE_ADD_NODE:
+    case raftpb::CONF_CHANGE_ADD_LEARNER_NODE:
+    case raftpb::CONF_CHANGE_UPDATE_NODE: {
+      raftpb::MemberContext m;
+      if (m.ParseFromString(cc.context()) && m.peer_urls_size() > 0) {
+        transport_->AddPeer(cc.node_id(), PeerAddresses(m));
+      }
+      break;
+    }
+    case raftpb::CONF_CHANGE_REMOVE_NODE:
+      transport_->RemovePeer(cc.node_id());
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace capstan::raft

@@ -1,0 +1,101 @@
+// RaftNode: the ConsensusLog of a multi-member cluster; the driver around the
+// pure Raft core (RawNode).
+//
+// One thread owns the RawNode. It ticks it, steps it with messages from the
+// PeerTransport, feeds it proposals, read-index requests and conf changes
+// queued by other threads, and handles each Ready in the order the core
+// requires: persist (WAL, fdatasync only when the Ready needs it), send,
+// hand committed entries to the apply callback, answer read states, Advance.
+// Committed conf changes are applied to the core and the transport here, as
+// they are handed over; the member table is the state machine's business.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "raft/consensus_log.h"
+#include "raft/memory_storage.h"
+#include "raft/peer_transport.h"
+#include "raft/raw_node.h"
+#include "raft/wal.h"
+
+namespace capstan::raft {
+
+struct RaftNodeOptions {
+  uint64_t member_id = 0;
+  uint64_t cluster_id = 0;
+  std::string wal_dir;
+  WalOptions wal;
+  std::vector<std::string> listen_peer_addresses;  // "host:port"
+  // Every member of the cluster as bootstrapped (this one included). A new
+  // cluster's members start with these voters; a member joining an existing
+  // cluster learns the membership from the leader's log instead.
+  std::vector<raftpb::MemberContext> initial_members;
+  bool bootstrap = true;  // --initial-cluster-state new
+  std::chrono::milliseconds tick{100};  // --heartbeat-interval
+  int election_ticks = 10;              // --election-timeout / --heartbeat-interval
+  uint64_t seed = 0;
+};
+
+class RaftNode : public ConsensusLog {
+ public:
+  explicit RaftNode(RaftNodeOptions options);
+  ~RaftNode() override;
+
+  Status Start(uint64_t applied_index, ApplyFn apply) override;
+  void Stop() override;
+  Status Propose(std::string data) override;
+  void ReadIndex(ReadIndexFn done) override;
+  Status ProposeConfChange(const raftpb::ConfChange& cc) override;
+  Status TransferLeadership(uint64_t to) override;
+  void ReleaseBefore(uint64_t index) override;
+  LogStatus GetStatus() const override;
+
+  // Peer addresses ("host:port") from URLs such as "http://10.0.0.1:2380".
+  static std::vector<std::string> PeerAddresses(const raftpb::MemberContext& m);
+
+ private:
+  void Run();
+  void HandleReady();
+  void ApplyConfChangeEntry(const raftpb::Entry& e);
+  void ExpireReads(std::chrono::steady_clock::time_point now);
+
+  const RaftNodeOptions options_;
+  MemoryStorage storage_;
+  std::unique_ptr<Wal> wal_;
+  std::unique_ptr<RawNode> node_;
+  std::unique_ptr<PeerTransport> transport_;
+  ApplyFn apply_;
+  std::thread thread_;
+
+  // Inputs from other threads, taken by the Raft thread.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<raftpb::Message> inbox_;
+  std::vector<std::string> proposals_;
+  std::vector<raftpb::ConfChange> conf_changes_;
+  std::vector<ReadIndexFn> read_requests_;
+  uint64_t transfer_to_ = 0;
+  bool stopping_ = false;
+
+  // Raft thread only.
+  struct PendingRead {
+    ReadIndexFn done;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::map<std::string, PendingRead> reads_;
+  uint64_t next_read_ = 0;
+
+  std::atomic<uint64_t> leader_{0};
+  std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> commit_{0};
+  std::atomic<uint64_t> last_index_{0};
+};
+
+}  // namespace capstan::raft

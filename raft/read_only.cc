@@ -1,0 +1,47 @@
+#include "raft/read_only.h"
+
+#include <algorithm>
+
+namespace capstan::raft {
+
+void ReadOnly::AddRequest(uint64_t index, const raftpb::Message& request) {
+  const std::string& ctx = request.context();
+  if (pending_.count(ctx)) return;
+  ReadIndexStatus st;
+  st.request = request;
+  st.index = index;
+  pending_.emplace(ctx, std::move(st));
+  queue_.push_back(ctx);
+}
+
+const std::set<uint64_t>* ReadOnly::RecvAck(uint64_t id, const std::string& context) {
+  auto it = pending_.find(context);
+  if (it == pending_.end()) return nullptr;
+  it->second.acks.insert(id);
+  return &it->second.acks;
+}
+
+std::vector<ReadIndexStatus> ReadOnly::Advance(const std::string& context) {
+  std::vector<ReadIndexStatus> out;
+  auto pos = std::find(queue_.begin(), queue_.end(), context);
+  if (pos == queue_.end()) return out;
+  size_t n = static_cast<size_t>(pos - queue_.begin()) + 1;
+  for (size_t i = 0; i < n; ++i) {
+    auto it = pending_.find(queue_.front());
+    out.push_back(std::move(it->second));
+    pending_.erase(it);
+    queue_.pop_front();
+  }
+  return out;
+}
+
+std::string ReadOnly::LastPendingContext() const {
+  return queue_.empty() ? std::string() : queue_.back();
+}
+
+void ReadOnly::Reset() {
+  pending_.clear();
+  queue_.clear();
+}
+
+}  // namespace capstan::raft
