@@ -117,7 +117,22 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
     initial.push_back(self);
   }
   srv->member_id_ = LoadOrStoreId(srv->store_.get(), kMemberIdKey, self_id);
-  srv->cluster_id_ = LoadOrStoreId(srv->store_.get(), kClusterIdKey, MemberTable::ClusterId(ids));
+  uint64_t cluster_id = MemberTable::ClusterId(ids);
+  std::string stored;
+  if (!options.new_cluster && !srv->store_->GetAux(Table::kMeta, kClusterIdKey, &stored).ok()) {
+    // Joining an existing cluster: its id comes from its members, as etcd
+    // asks them, since this member's --initial-cluster lists a later membership.
+    std::vector<std::string> peers;
+    for (const MemberInfo& m : initial) {
+      if (m.id == self_id) continue;
+      raftpb::MemberContext c;
+      for (const auto& u : m.peer_urls) c.add_peer_urls(u);
+      for (auto& a : raft::RaftNode::PeerAddresses(c)) peers.push_back(std::move(a));
+    }
+    s = raft::PeerTransport::FetchClusterId(peers, std::chrono::seconds(10), &cluster_id);
+    if (!s.ok()) return s;
+  }
+  srv->cluster_id_ = LoadOrStoreId(srv->store_.get(), kClusterIdKey, cluster_id);
   s = srv->members_.Load(srv->store_.get(), initial);
   if (!s.ok()) return s;
   srv->alarms_.Load(*srv->store_);
@@ -508,19 +523,18 @@ void EtcdServer::LeaseLoop() {
     ExpirePending();
     CheckLeaderWaits(false);
     const raft::LogStatus ls = log_->GetStatus();
-    if (!published_ && ls.leader_id != 0) {
-      MemberInfo self;
-      if (members_.Find(member_id_, &self) && self.name == options_.name &&
-          self.client_urls == options_.client_urls) {
-        published_ = true;
-      } else {
-        auto req = std::make_shared<internalpb::InternalRequest>();
-        auto* a = req->mutable_member_attributes();
-        a->set_id(member_id_);
-        a->set_name(options_.name);
-        for (const auto& u : options_.client_urls) a->add_client_urls(u);
-        propose_quietly(std::move(req));
-      }
+    // Publish this member's name and client URLs through the log once per
+    // start, as etcd does, so every member lists them.
+    if (!published_.load() && ls.leader_id != 0 && !publishing_.exchange(true)) {
+      auto req = std::make_shared<internalpb::InternalRequest>();
+      auto* a = req->mutable_member_attributes();
+      a->set_id(member_id_);
+      a->set_name(options_.name);
+      for (const auto& u : options_.client_urls) a->add_client_urls(u);
+      Propose(std::move(req), nullptr, [this](Status s) {
+        if (s.ok()) published_.store(true);
+        publishing_.store(false);
+      });
     }
     // Only the leader decides expiry and checkpoints: deadlines are the same
     // everywhere (renewals replicate), the decision must be made once.

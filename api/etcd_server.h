@@ -151,7 +151,8 @@ class EtcdServer {
   AlarmSet alarms_;
   MemberTable members_;
   bool clustered_ = false;
-  bool published_ = false;  // this member's attributes are in the member table
+  std::atomic<bool> published_{false};  // this member's attributes are applied
+  std::atomic<bool> publishing_{false};
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<watch::WatchHub> watch_hub_;  // watch hub (issue 3)
 

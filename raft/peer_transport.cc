@@ -25,7 +25,7 @@ constexpr size_t kHandshakeBytes = 25;              // magic, cluster id, from i
 constexpr uint32_t kMaxFrameBytes = 512u << 20;
 constexpr auto kReconnectBackoff = std::chrono::milliseconds(100);
 
-enum Channel : uint8_t { kData = 0, kControl = 1 };
+enum Channel : uint8_t { kData = 0, kControl = 1, kClusterIdQuery = 2 };
 
 Channel ChannelOf(const raftpb::Message& m) {
   return (m.type() == raftpb::MSG_APP || m.type() == raftpb::MSG_SNAP) ? kData : kControl;
@@ -286,7 +286,15 @@ class PeerTransport::Impl {
       auto self = shared_from_this();
       asio::async_read(socket, asio::buffer(handshake), [self](auto ec, size_t) {
         if (ec) return;
-        if (GetLE64(self->handshake.data()) != kMagic ||
+        if (GetLE64(self->handshake.data()) != kMagic) return;
+        if (self->handshake[24] == kClusterIdQuery) {
+          // A joining member asks who we are: answer and close.
+          auto answer = std::make_shared<std::string>(8, '\0');
+          PutLE64(answer->data(), self->impl->options_.cluster_id);
+          asio::async_write(self->socket, asio::buffer(*answer), [self, answer](auto, size_t) {});
+          return;
+        }
+        if (
             GetLE64(self->handshake.data() + 8) != self->impl->options_.cluster_id) {
           return;  // not ours, or another cluster: drop the connection
         }
@@ -346,6 +354,42 @@ Status PeerTransport::Start(const PeerTransportOptions& options, Handler handler
   if (!s.ok()) return s;
   out->reset(new PeerTransport(std::move(impl)));
   return Status::OK();
+}
+
+Status PeerTransport::FetchClusterId(const std::vector<std::string>& addresses,
+                                    std::chrono::milliseconds timeout, uint64_t* cluster_id) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const std::string& addr : addresses) {
+      std::string host, port;
+      if (!SplitHostPort(addr, &host, &port)) continue;
+      asio::io_context io;
+      tcp::socket socket(io);
+      std::string hs(kHandshakeBytes, '\0');
+      PutLE64(hs.data(), kMagic);
+      hs[24] = static_cast<char>(kClusterIdQuery);
+      std::array<char, 8> answer{};
+      bool done = false;
+      tcp::resolver resolver(io);
+      boost::system::error_code rec;
+      auto results = resolver.resolve(host, port, rec);
+      if (rec) continue;
+      asio::async_connect(socket, results, [&](auto ec, const auto&) {
+        if (ec) return;
+        asio::async_write(socket, asio::buffer(hs), [&](auto ec, size_t) {
+          if (ec) return;
+          asio::async_read(socket, asio::buffer(answer), [&](auto ec, size_t) { done = !ec; });
+        });
+      });
+      io.run_for(std::chrono::milliseconds(500));
+      if (done && GetLE64(answer.data()) != 0) {
+        *cluster_id = GetLE64(answer.data());
+        return Status::OK();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return Status::Unavailable("could not retrieve cluster information from the given URLs");
 }
 
 void PeerTransport::Stop() {

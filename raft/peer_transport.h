@@ -12,6 +12,7 @@
 // never blocks on the network.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -46,6 +47,12 @@ class PeerTransport {
   void Send(std::vector<raftpb::Message> messages);
   // Peers whose messages were dropped since the last call.
   std::vector<uint64_t> TakeUnreachable();
+  // Asks the members at `addresses` ("host:port") for their cluster id, as a
+  // member joining an existing cluster must before it can talk to them.
+  // Returns the first answer; Unavailable if none answers within `timeout`.
+  static Status FetchClusterId(const std::vector<std::string>& addresses,
+                               std::chrono::milliseconds timeout, uint64_t* cluster_id);
+
   // The ports actually bound (useful with port 0 in tests).
   std::vector<uint16_t> ListeningPorts() const;
 
