@@ -466,7 +466,7 @@ void EtcdServer::CheckLeaderWaits(bool stopping) {
   std::vector<std::pair<Done, Status>> ready;
   {
     std::lock_guard l(lease_mu_);
-    const uint64_t leader = log_->GetStatus().leader_id;
+    const uint64_t leader = log_ ? log_->GetStatus().leader_id : 0;
     const auto now = std::chrono::steady_clock::now();
     std::erase_if(leader_waits_, [&](LeaderWait& w) {
       if (stopping) {
