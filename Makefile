@@ -17,7 +17,7 @@ TEST_PACKAGES := etcd-server etcd-client python3-etcd3 python3-protobuf golang-g
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build serve check unit deps test-deps clean format
+.PHONY: all build serve check unit soak deps test-deps clean format
 
 all: build
 
@@ -55,6 +55,10 @@ check: test-deps build
 
 unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
+
+# Long randomized runs: 20,000 Raft simulation seeds per cluster size.
+soak: build
+	RAFT_SIM_SEEDS=20000 $(BUILD_DIR)/bin/raft_tests --gtest_filter='Simulation.*'
 
 format:
 	find raft storage watch api kube-adapter bench tests -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -303,6 +303,25 @@ TEST(LogMatching, FollowerChecksPrecedingEntry) {
   }
 }
 
+// Heartbeats carry min(commit, the follower's match): a follower's entries
+// past the match point may still be another leader's, not to be committed.
+TEST(LogMatching, HeartbeatNeverCommitsPastFollowersMatch) {
+  TestRaft r = NewTestRaft(1, Voters({1, 2, 3}));
+  MakeLeader(r, {1, 2, 3});
+  ASSERT_TRUE(r->Step(Prop(1, "a")).ok());
+  raftpb::Message ack = M(raftpb::MSG_APP_RESP, 2, 1, r->term());
+  ack.set_index(r->log().LastIndex());
+  r->Step(ack);  // node 3 never acknowledges
+  uint64_t committed = r->log().committed();
+  uint64_t match3 = r->tracker().Get(3)->match;
+  ASSERT_LT(match3, committed);
+  r.Take();
+  r->Step(M(raftpb::MSG_BEAT, 1, 1));
+  for (const auto& hb : Filter(r.Take(), raftpb::MSG_HEARTBEAT)) {
+    EXPECT_EQ(hb.commit(), hb.to() == 3 ? match3 : committed) << "to " << hb.to();
+  }
+}
+
 // A follower deletes conflicting entries (and all that follow) and appends
 // the leader's; entries it already has are kept.
 TEST(LogMatching, FollowerReplacesConflictingSuffix) {
@@ -443,6 +462,42 @@ TEST(StateMachineSafety, LeaderCommitsOnlyCurrentTermEntriesByCounting) {
   ack.set_index(3);
   r->Step(ack);
   EXPECT_EQ(r->log().committed(), 3u);  // and with it, entries 1 and 2
+}
+
+// Figure 8 end to end: an entry of an older term stored on a majority can
+// still be overwritten by a later leader, so the leader that replicated it
+// must not have counted it as committed.
+TEST(StateMachineSafety, Figure8OldTermEntryOnMajorityIsNotYetCommitted) {
+  auto one_entry_per_msg = [](Config& c) { c.max_size_per_msg = 1; };
+  TestRaft s1 = NewTestRaft(1, Voters({1, 2, 3}), one_entry_per_msg, EntriesWithTerms({1, 2}), 3);
+  TestRaft s2 = NewTestRaft(2, Voters({1, 2, 3}), one_entry_per_msg, EntriesWithTerms({1}), 3);
+  TestRaft s3 = NewTestRaft(3, Voters({1, 2, 3}), one_entry_per_msg, EntriesWithTerms({1, 3}), 3);
+  // s1 wins term 4 with s2's vote, brings s2 the term-2 entry, and crashes
+  // before its own term-4 entry gets anywhere.
+  s1->Step(M(raftpb::MSG_HUP, 1, 1));
+  int term4_appends = 0;
+  Pump({{1, &s1}, {2, &s2}, {3, &s3}}, [&](const raftpb::Message& m) {
+    if (m.from() == 1 && m.to() == 3) return true;
+    // The first one is the probe s2 rejects (it lacks index 2); later ones
+    // would bring the term-4 entry: lost with the crash.
+    return m.type() == raftpb::MSG_APP && m.entries_size() > 0 && m.entries(0).term() == 4 &&
+           term4_appends++ > 0;
+  });
+  ASSERT_EQ(s1->role(), Role::kLeader);
+  ASSERT_EQ(s2->log().TermOrZero(2), 2u);  // on a majority: s1 and s2
+  uint64_t committed_by_s1 = s1->log().committed();
+  EXPECT_LT(committed_by_s1, 2u);
+  // s3 (last term 3) wins with s2's vote (last term 2) and overwrites index 2.
+  for (int i = 0; i < 3 && s3->role() != Role::kLeader; ++i) {
+    s3->Step(M(raftpb::MSG_HUP, 3, 3));
+    Pump({{2, &s2}, {3, &s3}});
+  }
+  ASSERT_EQ(s3->role(), Role::kLeader);
+  EXPECT_EQ(s2->log().TermOrZero(2), 3u);
+  // Nothing s1 called committed was lost.
+  for (uint64_t i = 1; i <= committed_by_s1; ++i) {
+    EXPECT_EQ(s2->log().TermOrZero(i), s1->log().TermOrZero(i)) << "index " << i;
+  }
 }
 
 // Followers learn the commit index from the leader and apply in log order.

@@ -116,6 +116,17 @@ struct SimParams {
     p.p_transfer = r.Chance(0.6) ? 0.015 : 0;
     p.p_compact = r.Chance(0.7) ? 0.05 : 0;
     p.chaos_ticks = static_cast<int>(r.Range(150, 300));
+    if (r.Chance(0.15)) {
+      // Storm: members crash and come back all the time, messages carry one
+      // entry each, partitions come and go. Leaders change before their
+      // first entry commits, as in the paper's Figure 8.
+      p.p_crash = 0.06;
+      p.p_restart = 0.3;
+      p.p_partition = 0.04;
+      p.p_heal = 0.15;
+      p.max_size_per_msg = 1;
+      p.chaos_faults.drop = 0.1;
+    }
     // Without PreVote, a member whose (stale) peers are all gone raises its
     // term on every timeout, and a member that could win must time out
     // before it does, round after round: recovery is a race that is won
