@@ -83,6 +83,12 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
     spdlog::info("serving client traffic insecurely on {}",
                  config.listen_client_urls[i].ToString());
   }
+  if (!config.listen_metrics_urls.empty()) {
+    std::vector<std::string> addresses;
+    for (const Url& u : config.listen_metrics_urls) addresses.push_back(u.HostPort());
+    s = HttpEndpoints::Start(core, addresses, &srv->http_);
+    if (!s.ok()) return s;
+  }
   *out = std::move(srv);
   return Status::OK();
 }
@@ -90,6 +96,10 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
 CapstanServer::~CapstanServer() { Shutdown(); }
 
 void CapstanServer::Shutdown() {
+  if (http_) {
+    http_->Stop();
+    http_.reset();
+  }
   if (grpc_) {
     grpc_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     grpc_.reset();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "api/etcd_server.h"
+#include "api/http_endpoints.h"
 #include "api/server_config.h"
 
 namespace capstan::api {
@@ -28,6 +29,7 @@ class CapstanServer {
   std::unique_ptr<EtcdServer> core_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<HttpEndpoints> http_;  // --listen-metrics-urls
 };
 
 }  // namespace capstan::api
