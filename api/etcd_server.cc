@@ -220,6 +220,7 @@ void EtcdServer::Stop() {
   lease_cv_.notify_all();
   if (lease_thread_.joinable()) lease_thread_.join();
   CheckLeaderWaits(true);
+  CheckpointAllLeases();
   if (log_) log_->Stop();
   {
     std::lock_guard l(apply_mu_);
@@ -485,6 +486,23 @@ void EtcdServer::CheckLeaderWaits(bool stopping) {
   for (auto& [d, s] : ready) d(s);
 }
 
+void EtcdServer::CheckpointAllLeases() {
+  // On a clean stop the leader persists every remaining TTL, so a restart
+  // continues exactly where it stopped.
+  if (!log_ || !store_ || log_->GetStatus().leader_id != member_id_) return;
+  auto remaining = store_->lessor()->Remaining();
+  if (remaining.empty()) return;
+  auto req = std::make_shared<internalpb::InternalRequest>();
+  for (auto [id, ttl] : remaining) {
+    auto* c = req->mutable_lease_checkpoint()->add_checkpoints();
+    c->set_id(id);
+    c->set_remaining_ttl(ttl);
+  }
+  auto done = std::make_shared<std::promise<void>>();
+  Propose(std::move(req), nullptr, [done](Status) { done->set_value(); });
+  done->get_future().wait_for(std::chrono::seconds(2));
+}
+
 void EtcdServer::ExpirePending() {
   // etcd's request timeout: 5 s plus two election timeouts.
   const auto timeout = std::chrono::seconds(5) + 2 * std::chrono::milliseconds(options_.election_ms);
@@ -510,7 +528,11 @@ void EtcdServer::LeaseLoop() {
   constexpr auto kCheckpointEvery = 1s;
   // A revocation that did not apply (e.g. lost with a leader) is proposed again after this.
   constexpr auto kRetryExpiry = 3s;
-  const size_t per_tick = static_cast<size_t>(std::max<int64_t>(1, options_.lease_revoke_rate / 10));
+  // Revocation credit accrues at the configured rate (fractions carried over,
+  // so any rate is honoured) and never beyond one tick's worth, so a storm
+  // starts at the configured rate rather than with a burst.
+  const double rate = static_cast<double>(std::max<int64_t>(1, options_.lease_revoke_rate));
+  double credit = 0;
   auto last_checkpoint = std::chrono::steady_clock::now();
   auto propose_quietly = [this](std::shared_ptr<internalpb::InternalRequest> req) {
     Propose(std::move(req), nullptr, [](Status) {});
@@ -543,7 +565,12 @@ void EtcdServer::LeaseLoop() {
       continue;
     }
     Lessor* lessor = store_->lessor();
-    std::vector<int64_t> expired = lessor->Expired(per_tick, kRetryExpiry);
+    const double per_tick_rate = rate * std::chrono::duration<double>(kTick).count();
+    credit = std::min(credit + per_tick_rate, std::max(per_tick_rate, 1.0));
+    const auto per_tick = static_cast<size_t>(credit);
+    std::vector<int64_t> expired =
+        per_tick > 0 ? lessor->Expired(per_tick, kRetryExpiry) : std::vector<int64_t>{};
+    credit -= static_cast<double>(expired.size());
     if (!expired.empty()) {
       auto req = std::make_shared<internalpb::InternalRequest>();
       for (int64_t id : expired) req->mutable_lease_expiry()->add_ids(id);

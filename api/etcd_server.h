@@ -140,6 +140,7 @@ class EtcdServer {
   void LeaseLoop();
   // Fails proposals that were not applied in time (lost with a leader).
   void ExpirePending();
+  void CheckpointAllLeases();
   // Completes the waiting RPC of entry `id` with `status`.
   void Complete(uint64_t id, Status status);
 

@@ -26,8 +26,8 @@ std::string LeaseRow(int64_t ttl, int64_t remaining) {
 
 int64_t Lessor::RemainingSeconds(const Lease& l, Clock::time_point now) {
   if (l.deadline <= now) return 0;
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(l.deadline - now).count();
-  return (left + 999) / 1000;
+  // Whole seconds, truncated, as etcd reports them.
+  return std::chrono::duration_cast<std::chrono::seconds>(l.deadline - now).count();
 }
 
 void Lessor::PersistLocked(WriteBatch* batch, int64_t id, const Lease& l) {
@@ -168,6 +168,17 @@ std::vector<std::pair<int64_t, int64_t>> Lessor::CheckpointsDue(size_t max,
     if (std::abs(l.persisted_remaining - remaining) >= threshold) {
       out.emplace_back(id, remaining);
     }
+  }
+  return out;
+}
+
+std::vector<std::pair<int64_t, int64_t>> Lessor::Remaining() const {
+  std::lock_guard lock(mu_);
+  const auto now = Clock::now();
+  std::vector<std::pair<int64_t, int64_t>> out;
+  for (const auto& [id, l] : leases_) {
+    int64_t remaining = RemainingSeconds(l, now);
+    if (remaining > 0) out.emplace_back(id, remaining);
   }
   return out;
 }

@@ -33,7 +33,7 @@ inline constexpr int64_t kMaxLeaseTTL = 9000000000;  // seconds, as etcd
 struct LeaseInfo {
   int64_t id = 0;
   int64_t granted_ttl = 0;    // seconds
-  int64_t remaining_ttl = 0;  // seconds, rounded up; 0 once expired
+  int64_t remaining_ttl = 0;  // whole seconds left (truncated, as etcd); 0 once expired
   std::vector<std::string> keys;
 };
 
@@ -67,6 +67,9 @@ class Lessor {
   // Leases whose remaining TTL drifted from the persisted one by at least
   // `drift` (or a quarter of their TTL, if more), with their current remaining TTL.
   std::vector<std::pair<int64_t, int64_t>> CheckpointsDue(size_t max, std::chrono::seconds drift);
+
+  // Every live lease with its remaining TTL (a checkpoint of all, at shutdown).
+  std::vector<std::pair<int64_t, int64_t>> Remaining() const;
 
   // Rebuilds leases from the store at start-up; deadlines restart from the
   // persisted remaining TTLs. Attachments are restored by MvccStore itself.
