@@ -13,25 +13,10 @@
 
 #include "storage/key_index.h"
 #include "storage/mvcc_store.h"
+#include "storage/temp_dir.h"
 
 namespace capstan {
 namespace {
-
-// A fresh temporary directory, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "capstan-bench-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // etcd benchmark-style keys: 8 bytes, zero-padded decimal.
 std::string Key(int64_t i) {

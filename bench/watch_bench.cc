@@ -14,25 +14,11 @@
 #include <vector>
 
 #include "storage/mvcc_store.h"
+#include "storage/temp_dir.h"
 #include "watch/watch_hub.h"
 
 namespace capstan {
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "capstan-bench-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 // Counts what the streams' callbacks drain.
 struct Sink {

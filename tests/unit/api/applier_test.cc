@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/unit/storage/test_dir.h"
+#include "storage/temp_dir.h"
 
 namespace capstan::api {
 namespace {
@@ -46,7 +46,7 @@ class ApplierTest : public ::testing::Test {
     return c;
   }
 
-  TestDir dir_;
+  TempDir dir_;
   std::unique_ptr<MvccStore> store_;
   AlarmSet alarms_;
   MemberTable members_;

@@ -7,7 +7,7 @@
 #include <thread>
 
 #include "raft/wal.h"
-#include "tests/unit/storage/test_dir.h"
+#include "storage/temp_dir.h"
 
 namespace capstan::api {
 namespace {
@@ -43,7 +43,7 @@ class EtcdServerTest : public ::testing::Test {
     return rr.kvs.empty() ? "<none>" : rr.kvs[0].value();
   }
 
-  TestDir dir_;
+  TempDir dir_;
   std::unique_ptr<EtcdServer> server_;
 };
 

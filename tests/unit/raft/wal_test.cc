@@ -1,4 +1,5 @@
 #include "raft/wal.h"
+#include "storage/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -20,21 +21,9 @@
 namespace capstan::raft {
 namespace {
 
+using capstan::TempDir;
+
 namespace fs = std::filesystem;
-
-// A fresh temporary directory per test, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "capstan-wal-test-XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 raftpb::Entry MakeEntry(uint64_t index, uint64_t term, std::string data = "") {
   raftpb::Entry e;

@@ -8,7 +8,7 @@
 #include "storage/bbolt_reader.h"
 #include "storage/bbolt_writer.h"
 #include "storage/sha256.h"
-#include "tests/unit/storage/test_dir.h"
+#include "storage/temp_dir.h"
 
 namespace capstan {
 namespace {
@@ -103,7 +103,7 @@ void ExpectEqual(const Tree& a, const Tree& b, const std::string& where = "/") {
 }
 
 void RoundTrip(const Tree& top, size_t page_size = 4096) {
-  TestDir dir;
+  TempDir dir;
   const std::string path = dir.Sub("db");
   Status s = WriteFile(path, top, page_size);
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -134,7 +134,7 @@ TEST(BboltTest, EmptyAndSmallBucketsAreInline) {
   RoundTrip(top);
 
   // Inline buckets take no page of their own: meta 0/1, root, freelist.
-  TestDir dir;
+  TempDir dir;
   ASSERT_TRUE(WriteFile(dir.Sub("db"), top).ok());
   std::unique_ptr<BboltReader> r;
   ASSERT_TRUE(BboltReader::Open(dir.Sub("db"), &r).ok());
@@ -204,7 +204,7 @@ TEST(BboltTest, OtherPageSizes) {
 }
 
 TEST(BboltTest, WriterRejectsMisuse) {
-  TestDir dir;
+  TempDir dir;
   std::unique_ptr<BboltWriter> w;
   ASSERT_TRUE(BboltWriter::Create(dir.Sub("db"), 4096, &w).ok());
   EXPECT_EQ(w->Put("k", "v").code(), Status::Code::kInvalidArgument);  // top level: buckets only
@@ -221,7 +221,7 @@ TEST(BboltTest, WriterRejectsMisuse) {
 }
 
 TEST(BboltTest, MetaPages) {
-  TestDir dir;
+  TempDir dir;
   const std::string path = dir.Sub("db");
   Tree top;
   top.buckets["b"].rows["k"] = "v";
@@ -266,7 +266,7 @@ TEST(BboltTest, MetaPages) {
 }
 
 TEST(BboltTest, DamagedPagesAreCorruptionNotCrashes) {
-  TestDir dir;
+  TempDir dir;
   const std::string path = dir.Sub("db");
   Tree top;
   for (int i = 0; i < 2000; ++i) top.buckets["b"].rows["k" + std::to_string(1000 + i)] = "value";
@@ -293,7 +293,7 @@ TEST(BboltTest, DamagedPagesAreCorruptionNotCrashes) {
 }
 
 TEST(BboltTest, CyclesAreCorruption) {
-  TestDir dir;
+  TempDir dir;
   const std::string path = dir.Sub("db");
   Tree top;
   for (int i = 0; i < 3000; ++i) top.buckets["b"].rows["k" + std::to_string(1000 + i)] = "value";

@@ -13,7 +13,7 @@
 #include "storage/revision.h"
 #include "storage/sha256.h"
 #include "storage/store_view.h"
-#include "tests/unit/storage/test_dir.h"
+#include "storage/temp_dir.h"
 
 namespace capstan {
 namespace {
@@ -123,7 +123,7 @@ class EtcdSnapshotTest : public ::testing::Test {
 
   static std::vector<std::string> Bucket(std::string_view name) { return {std::string(name)}; }
 
-  TestDir dir_;
+  TempDir dir_;
   std::unique_ptr<MvccStore> store_;
   uint64_t index_ = 0;
 };

@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "tests/unit/storage/test_dir.h"
+#include "storage/temp_dir.h"
 
 namespace capstan {
 namespace {
@@ -63,7 +63,7 @@ class MvccStoreTest : public ::testing::Test {
     return out + "/" + std::to_string(rr.count);
   }
 
-  TestDir dir_;
+  TempDir dir_;
   std::unique_ptr<MvccStore> store_;
   uint64_t index_ = 0;
 };
@@ -181,7 +181,7 @@ TEST_F(MvccStoreTest, RestoreRebuildsIndexAndAppliedIndex) {
 TEST_F(MvccStoreTest, HashKVIsDeterministicAcrossCompactionProgress) {
   // Two stores with the same history; only one compacts. Hashes at a revision
   // at or after the compaction point agree.
-  TestDir other;
+  TempDir other;
   std::unique_ptr<MvccStore> b;
   ASSERT_TRUE(MvccStore::Open(other.Sub("db"), StoreOptions{}, &b).ok());
   std::mt19937 rng(7);

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/unit/storage/test_dir.h"
+#include "storage/temp_dir.h"
 
 namespace capstan::watch {
 namespace {
@@ -147,7 +147,7 @@ class WatchHubTest : public ::testing::Test {
     return r;
   }
 
-  TestDir dir_;
+  TempDir dir_;
   std::unique_ptr<MvccStore> store_;
   std::unique_ptr<WatchHub> hub_;
   std::vector<std::shared_ptr<WatchStream>> streams_;
