@@ -339,6 +339,9 @@ void EtcdServer::ApplyLoop() {
 }
 
 void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
+  // After a restart the log may hand back entries the store already holds.
+  const uint64_t already = store_->AppliedIndex();
+  std::erase_if(entries, [already](const raftpb::Entry& e) { return e.index() <= already; });
   if (entries.empty()) return;
   auto batch = store_->NewBatch();
   std::vector<Completion> completions;

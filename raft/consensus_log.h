@@ -26,9 +26,9 @@ struct LogStatus {
 
 class ConsensusLog {
  public:
-  // Called on the log's own thread with committed entries, in order, each
-  // exactly once per process lifetime. Entries at or below the index given to
-  // Start() are not delivered again.
+  // Called on the log's own thread with committed entries, in order. Entries
+  // at or below the index given to Start() may be delivered again after a
+  // restart; the state machine skips what it has already applied.
   using ApplyFn = std::function<void(std::span<const raftpb::Entry> entries)>;
   // Called with the index a linearizable read must wait for, once it is
   // known that no other leader can have committed more (ReadIndex).

@@ -54,7 +54,13 @@ Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
   cfg.election_tick = options_.election_ticks;
   cfg.heartbeat_tick = 1;
   cfg.storage = &storage_;
-  cfg.applied = applied_index;
+  // Re-deliver every committed entry from the start of the log: the core
+  // rebuilds its membership from the conf changes in it (the log is never
+  // compacted yet, so no snapshot holds that membership), and the state
+  // machine skips what it already applied. This also covers a store that
+  // applied an entry whose lazily written commit index the crash lost.
+  (void)applied_index;
+  cfg.applied = 0;
   cfg.check_quorum = true;
   cfg.pre_vote = true;
   cfg.seed = options_.seed ^ options_.member_id;
