@@ -1,5 +1,7 @@
 #include "api/etcd_server.h"
 
+#include <signal.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -352,6 +354,12 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
       raftpb::ConfChange cc;
       if (!cc.ParseFromString(e.data())) continue;
       members_.ApplyConfChange(batch.get(), cc);
+      if (cc.type() == raftpb::CONF_CHANGE_REMOVE_NODE && cc.node_id() == member_id_) {
+        // As etcd: a member removed from the cluster stops serving. The main
+        // thread waits for SIGTERM to shut down cleanly.
+        fprintf(stderr, "capstan: the member has been permanently removed from the cluster\n");
+        kill(getpid(), SIGTERM);
+      }
       std::lock_guard l(pending_mu_);
       if (auto it = pending_.find(cc.id()); cc.id() != 0 && it != pending_.end()) {
         completions.push_back(Completion{std::move(it->second.done), ApplyResult{}});
