@@ -13,6 +13,7 @@
 #include "api/etcd_errors.h"
 #include "raft/raft_node.h"
 #include "raft/single_node_log.h"
+#include "raft/wal.h"
 #include "storage/etcd_data_dir.h"
 #include "storage/revision.h"
 
@@ -153,6 +154,15 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
                   ((static_cast<uint64_t>(now_ms) & 0xffffffffff) << 8);
 
   srv->clustered_ = initial.size() > 1 || !options.new_cluster;
+  if (srv->clustered_ && !raft::Wal::Exists(member_dir + "/wal") &&
+      srv->store_->AppliedIndex() > 0) {
+    // A fresh Raft log starts at index 1, below what the store says it has
+    // applied: new entries would be taken for old ones. Until the log can
+    // start from a snapshot, refuse rather than lose writes.
+    return Status::FailedPrecondition(
+        "this data dir holds data (e.g. an imported snapshot) but no Raft log: seeding a "
+        "multi-member cluster from it is not supported yet; restore into a one-member cluster");
+  }
   if (srv->clustered_) {
     raft::RaftNodeOptions ro;
     ro.member_id = srv->member_id_;
