@@ -143,14 +143,19 @@ def test_lease_basics():
         ctl(p, "timetolive --keys other lease", "lease", "timetolive", "--keys", L("short"), post=ttl_ok(290, 300))
         ctl(p, "timetolive lease without keys -w json", "lease", "timetolive", "--keys", L("mid"), "-w", "json",
             post=ttl_ok(440, 450))
-        ctl(p, "timetolive minimum-TTL lease", "lease", "timetolive", L("min"), post=ttl_ok(0, 2))
+        # Fresh, so that its 2 s cannot run out on a loaded machine before the check.
+        L.grant("min3", 1, step="lease grant 1 again (to inspect)")
+        ctl(p, "timetolive minimum-TTL lease", "lease", "timetolive", L("min3"), post=ttl_ok(0, 2))
         ctl(p, "timetolive unknown lease", "lease", "timetolive", "1234abcd")
         ctl(p, "timetolive unknown lease -w json", "lease", "timetolive", "1234abcd", "-w", "json")
         ctl(p, "timetolive no id (client error)", "lease", "timetolive")
 
         # list: etcd sorts by expiry (short 300, mid 450, long 600; the
         # 2 s leases first, unless they already expired: revoked first)
-        ctl(p, "lease revoke min lease", "lease", "revoke", L("min"))
+        # A fresh minimum-TTL lease, revoked at once: the earlier one may have
+        # expired by now on a loaded machine (2 s TTL), on either server.
+        L.grant("min2", 1, step="lease grant 1 again (to revoke)")
+        ctl(p, "lease revoke min lease", "lease", "revoke", L("min2"))
         time.sleep(3)     # and the `grant 0` lease expires
         ctl(p, "lease list (ordered by expiry)", "lease", "list")
         ctl(p, "lease list -w json", "lease", "list", "-w", "json")
