@@ -191,7 +191,7 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   srv->last_sync_index_ = srv->store_->AppliedIndex();
   srv->last_sync_time_ = std::chrono::steady_clock::now();
   s = srv->log_->Start(srv->store_->AppliedIndex(),
-                       [raw](std::span<const raftpb::Entry> e) { raw->OnCommitted(e); });
+                       [raw](std::vector<raftpb::Entry> e) { raw->OnCommitted(std::move(e)); });
   if (!s.ok()) {
     srv->Stop();
     return s;
@@ -328,10 +328,15 @@ void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h, int64_t revision) c
   FillHeader(h);
 }
 
-void EtcdServer::OnCommitted(std::span<const raftpb::Entry> entries) {
+void EtcdServer::OnCommitted(std::vector<raftpb::Entry> entries) {
   {
     std::lock_guard l(apply_mu_);
-    apply_queue_.insert(apply_queue_.end(), entries.begin(), entries.end());
+    if (apply_queue_.empty()) {
+      apply_queue_ = std::move(entries);
+    } else {
+      apply_queue_.insert(apply_queue_.end(), std::make_move_iterator(entries.begin()),
+                          std::make_move_iterator(entries.end()));
+    }
   }
   apply_cv_.notify_one();
 }

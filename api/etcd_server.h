@@ -131,7 +131,7 @@ class EtcdServer {
     ApplyResult result;
   };
 
-  void OnCommitted(std::span<const raftpb::Entry> entries);
+  void OnCommitted(std::vector<raftpb::Entry> entries);
   void ApplyLoop();
   void ApplyEntries(std::vector<raftpb::Entry>& entries);
   void MaybeSync(uint64_t applied);

@@ -10,6 +10,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "raftpb.pb.h"
 #include "storage/status.h"
@@ -29,7 +30,8 @@ class ConsensusLog {
   // Called on the log's own thread with committed entries, in order. Entries
   // at or below the index given to Start() may be delivered again after a
   // restart; the state machine skips what it has already applied.
-  using ApplyFn = std::function<void(std::span<const raftpb::Entry> entries)>;
+  // The callee takes the entries (no copy of their data on the write path).
+  using ApplyFn = std::function<void(std::vector<raftpb::Entry> entries)>;
   // Called with the index a linearizable read must wait for, once it is
   // known that no other leader can have committed more (ReadIndex).
   using ReadIndexFn = std::function<void(Status status, uint64_t index)>;

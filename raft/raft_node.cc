@@ -248,7 +248,7 @@ void RaftNode::HandleReady() {
   for (const raftpb::Entry& e : rd.committed_entries) {
     if (e.type() == raftpb::ENTRY_CONF_CHANGE) ApplyConfChangeEntry(e);
   }
-  if (!rd.committed_entries.empty()) apply_(rd.committed_entries);
+  if (!rd.committed_entries.empty()) apply_(std::move(rd.committed_entries));
   for (ReadState& rs : rd.read_states) {
     auto it = reads_.find(rs.request_ctx);
     if (it == reads_.end()) continue;

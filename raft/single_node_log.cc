@@ -24,7 +24,7 @@ Status SingleNodeLog::Start(uint64_t applied_index, ApplyFn apply) {
     for (auto& e : contents.entries) {
       if (e.index() > applied_index) replay.push_back(std::move(e));
     }
-    if (!replay.empty()) apply_(replay);
+    if (!replay.empty()) apply_(std::move(replay));
   } else {
     s = Wal::Create(options_.wal_dir, std::to_string(options_.member_id), options_.wal, &wal_);
     if (!s.ok()) return s;
@@ -137,7 +137,8 @@ void SingleNodeLog::Run() {
       std::abort();
     }
     commit_index_.store(last_index_, std::memory_order_release);
-    apply_(entries);
+    apply_(std::move(entries));
+    entries = {};
   }
 }
 
