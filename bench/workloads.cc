@@ -153,10 +153,58 @@ void GuaranteedUpdate(Env* env, Conn* conn, std::string key, int64_t rev, bool d
 
 // ---------------------------------------------------------------- streams
 
+// A client bidi stream whose requests are written in order, one write in
+// flight at a time; Stop() cancels and waits for OnDone.
+template <typename Request, typename Response>
+class OrderedStream : public grpc::ClientBidiReactor<Request, Response> {
+ public:
+  void Stop() {
+    ctx_.TryCancel();
+    std::unique_lock<std::mutex> l(mu_);
+    done_cv_.wait(l, [&] { return done_; });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> l(mu_);
+    writes_.pop_front();
+    if (ok && !writes_.empty()) {
+      this->StartWrite(&writes_.front());
+    } else {
+      writing_ = false;
+    }
+  }
+
+ protected:
+  // Queues `req`; the caller holds mu_.
+  void EnqueueLocked(Request req) {
+    writes_.push_back(std::move(req));
+    if (!writing_) {
+      writing_ = true;
+      this->StartWrite(&writes_.front());
+    }
+  }
+  // For OnDone: Stop() may return.
+  void MarkDone() {
+    std::lock_guard<std::mutex> l(mu_);
+    done_ = true;
+    done_cv_.notify_all();
+  }
+
+  grpc::ClientContext ctx_;
+  Response resp_;
+  std::mutex mu_;
+
+ private:
+  std::condition_variable done_cv_;
+  std::deque<Request> writes_;
+  bool writing_ = false;
+  bool done_ = false;
+};
+
 // One Watch stream carrying any number of watchers. Events whose value
 // starts with a send time (Env::Value) record their put→event latency.
 class WatchStream final
-    : public grpc::ClientBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse> {
+    : public OrderedStream<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse> {
  public:
   WatchStream(Env* env, Conn* conn, Row* row, std::atomic<uint64_t>* events,
               std::atomic<uint64_t>* last_event_ns)
@@ -171,31 +219,11 @@ class WatchStream final
     req.mutable_create_request()->set_key(key);
     req.mutable_create_request()->set_range_end(end);
     std::lock_guard<std::mutex> l(mu_);
-    pending_.push_back(std::move(req));
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&pending_.front());
-    }
+    EnqueueLocked(std::move(req));
   }
 
   int created() const { return created_.load(); }
   bool failed() const { return finished_.load(); }
-
-  void Stop() {
-    ctx_.TryCancel();
-    std::unique_lock<std::mutex> l(mu_);
-    done_cv_.wait(l, [&] { return done_; });
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> l(mu_);
-    pending_.pop_front();
-    if (ok && !pending_.empty()) {
-      StartWrite(&pending_.front());
-    } else {
-      writing_ = false;
-    }
-  }
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
@@ -220,9 +248,7 @@ class WatchStream final
   void OnDone(const grpc::Status& s) override {
     finished_.store(true);
     if (!s.ok() && s.error_code() != grpc::StatusCode::CANCELLED) env_->CountError(s);
-    std::lock_guard<std::mutex> l(mu_);
-    done_ = true;
-    done_cv_.notify_all();
+    MarkDone();
   }
 
  private:
@@ -230,13 +256,6 @@ class WatchStream final
   Row* row_;
   std::atomic<uint64_t>* events_;
   std::atomic<uint64_t>* last_event_ns_;
-  grpc::ClientContext ctx_;
-  etcdserverpb::WatchResponse resp_;
-  std::mutex mu_;
-  std::condition_variable done_cv_;
-  std::deque<etcdserverpb::WatchRequest> pending_;
-  bool writing_ = false;
-  bool done_ = false;
   std::atomic<int> created_{0};
   std::atomic<bool> finished_{false};
 };
@@ -316,8 +335,8 @@ class Watchers {
 
 // A LeaseKeepAlive stream: keep-alives are written in order, and each
 // response completes the oldest outstanding one.
-class KeepAliveStream final : public grpc::ClientBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
-                                                             etcdserverpb::LeaseKeepAliveResponse> {
+class KeepAliveStream final : public OrderedStream<etcdserverpb::LeaseKeepAliveRequest,
+                                                   etcdserverpb::LeaseKeepAliveResponse> {
  public:
   KeepAliveStream(Env* env, Conn* conn) : env_(env) {
     conn->lease->async()->LeaseKeepAlive(&ctx_, this);
@@ -334,28 +353,8 @@ class KeepAliveStream final : public grpc::ClientBidiReactor<etcdserverpb::Lease
     }
     etcdserverpb::LeaseKeepAliveRequest req;
     req.set_id(id);
-    writes_.push_back(std::move(req));
     waiting_.push_back(std::move(done));
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&writes_.front());
-    }
-  }
-
-  void Stop() {
-    ctx_.TryCancel();
-    std::unique_lock<std::mutex> l(mu_);
-    done_cv_.wait(l, [&] { return done_; });
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> l(mu_);
-    writes_.pop_front();
-    if (ok && !writes_.empty()) {
-      StartWrite(&writes_.front());
-    } else {
-      writing_ = false;
-    }
+    EnqueueLocked(std::move(req));
   }
 
   void OnReadDone(bool ok) override {
@@ -383,22 +382,13 @@ class KeepAliveStream final : public grpc::ClientBidiReactor<etcdserverpb::Lease
       waiting.swap(waiting_);
     }
     for (auto& d : waiting) d(false);
-    std::lock_guard<std::mutex> l(mu_);
-    done_ = true;
-    done_cv_.notify_all();
+    MarkDone();
   }
 
  private:
   Env* env_;
-  grpc::ClientContext ctx_;
-  etcdserverpb::LeaseKeepAliveResponse resp_;
-  std::mutex mu_;
-  std::condition_variable done_cv_;
-  std::deque<etcdserverpb::LeaseKeepAliveRequest> writes_;
   std::deque<std::function<void(bool)>> waiting_;
-  bool writing_ = false;
   bool closed_ = false;
-  bool done_ = false;
 };
 
 // Grants a lease synchronously (setup).
