@@ -75,6 +75,11 @@ WatchHub::Stats WatchHub::GetStats() const {
 std::shared_ptr<WatchStream> WatchHub::OpenStream(std::function<void()> on_ready) {
   auto s = std::make_shared<WatchStream>(WatchStream::PassKey(), this, std::move(on_ready));
   std::lock_guard l(mu_);
+  // etcd runs one progress ticker per stream, started with the stream, so a
+  // watcher created right after opening its stream gets its first periodic
+  // notification one full interval later. (The hub's next wake-up is never
+  // later than this: it wakes at least once per interval.)
+  s->next_progress_tick_ = std::chrono::steady_clock::now() + ProgressInterval();
   streams_.insert(s.get());
   return s;
 }
@@ -138,8 +143,7 @@ void WatchHub::Kick() {
 }
 
 void WatchHub::Run() {
-  const auto interval = std::max(options_.progress_notify_interval, std::chrono::milliseconds(1));
-  auto next_tick = std::chrono::steady_clock::now() + interval;
+  auto next_tick = std::chrono::steady_clock::now() + ProgressInterval();
   bool more = false;
   std::unique_lock in(in_mu_);
   while (!stopping_) {
@@ -159,7 +163,6 @@ void WatchHub::Run() {
 
     const auto now = std::chrono::steady_clock::now();
     const bool tick = now >= next_tick;
-    if (tick) next_tick = now + interval;
     {
       std::lock_guard l(mu_);
       if (overflow) {
@@ -167,7 +170,7 @@ void WatchHub::Run() {
       } else {
         for (const auto& b : batches) DispatchLocked(*b);
       }
-      if (tick) ProgressTickLocked();
+      if (tick) next_tick = ProgressTickLocked(now);
       std::vector<WatchStream*> waiting(progress_requested_.begin(), progress_requested_.end());
       for (WatchStream* s : waiting) AnswerProgressLocked(s);
     }
@@ -246,19 +249,34 @@ void WatchHub::ResyncAllLocked(int64_t notified) {
           synced.size());
 }
 
-void WatchHub::ProgressTickLocked() {
-  // etcd: a watcher that asked for progress_notify gets one per interval in
-  // which it received no event, if it is synced.
-  for (Watcher* w : progress_watchers_) {
-    if (w->synced && dispatched_rev_ >= w->start_revision && !w->sent_since_tick &&
-        HasRoomLocked(w->stream)) {
-      WatchMessage m;
-      m.watch_id = w->id;
-      m.revision = dispatched_rev_;
-      PushLocked(w->stream, std::move(m));
+std::chrono::milliseconds WatchHub::ProgressInterval() const {
+  return std::max(options_.progress_notify_interval, std::chrono::milliseconds(1));
+}
+
+std::chrono::steady_clock::time_point WatchHub::ProgressTickLocked(
+    std::chrono::steady_clock::time_point now) {
+  // etcd: on each tick of its stream, a watcher that asked for
+  // progress_notify gets one if it received no event since the last tick and
+  // is synced.
+  auto next = now + ProgressInterval();
+  for (WatchStream* s : streams_) {
+    if (s->next_progress_tick_ <= now) {
+      s->next_progress_tick_ = now + ProgressInterval();
+      for (auto& [id, w] : s->watchers_) {
+        if (!w->progress_notify) continue;
+        if (w->synced && dispatched_rev_ >= w->start_revision && !w->sent_since_tick &&
+            HasRoomLocked(s)) {
+          WatchMessage m;
+          m.watch_id = w->id;
+          m.revision = dispatched_rev_;
+          PushLocked(s, std::move(m));
+        }
+        w->sent_since_tick = false;
+      }
     }
-    w->sent_since_tick = false;
+    next = std::min(next, s->next_progress_tick_);
   }
+  return next;
 }
 
 void WatchHub::AnswerProgressLocked(WatchStream* s) {
@@ -535,7 +553,6 @@ void WatchHub::CreateLocked(WatchStream* s, const WatchRequestOptions& req) {
 
   Watcher* raw = w.get();
   by_serial_[raw->serial] = raw;
-  if (raw->progress_notify) progress_watchers_.insert(raw);
   s->watchers_[id] = std::move(w);
   if (req.start_revision == 0 || req.start_revision > notified) {
     raw->next_rev = req.start_revision == 0 ? notified + 1 : req.start_revision;
@@ -569,7 +586,6 @@ void WatchHub::RemoveWatcherLocked(Watcher* w) {
     if (s->unsynced_.empty()) streams_with_unsynced_.erase(s);
   }
   by_serial_.erase(w->serial);
-  progress_watchers_.erase(w);
   {
     std::lock_guard in(in_mu_);
     watcher_count_.fetch_sub(1);

@@ -115,7 +115,10 @@ class WatchHub {
 
   void DispatchLocked(const EventBatch& batch);
   void ResyncAllLocked(int64_t notified);
-  void ProgressTickLocked();
+  std::chrono::milliseconds ProgressInterval() const;
+  // Ticks every stream whose progress interval has elapsed; returns when the
+  // next stream is due.
+  std::chrono::steady_clock::time_point ProgressTickLocked(std::chrono::steady_clock::time_point now);
   void AnswerProgressLocked(WatchStream* s);
   // Returns true if another round may have work.
   bool CatchUpRound();
@@ -140,7 +143,6 @@ class WatchHub {
   std::set<WatchStream*> streams_;
   std::set<WatchStream*> streams_with_unsynced_;
   std::unordered_map<uint64_t, Watcher*> by_serial_;
-  std::set<Watcher*> progress_watchers_;
   std::set<WatchStream*> progress_requested_;  // streams waiting for RequestProgress
   IntervalIndex<Watcher*> synced_;
   size_t unsynced_count_ = 0;

@@ -13,6 +13,7 @@
 // run again; it must not be called from inside on_ready.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -74,6 +75,7 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   std::set<Watcher*> unsynced_;
   int64_t next_auto_id_ = 0;
   bool progress_requested_ = false;
+  std::chrono::steady_clock::time_point next_progress_tick_;
   bool closed_ = false;
 
   std::mutex signal_mu_;  // held while on_ready runs

@@ -91,7 +91,10 @@ class WatchHubTest : public ::testing::Test {
                   std::chrono::milliseconds timeout = 10s) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (true) {
+      // Checked after every message: a test that stops reading must not
+      // have read past what it asked for, however fast the hub refills.
       WatchMessage m;
+      if (done(*r)) return true;
       while (s->Next(&m)) {
         for (const auto& bytes : m.events) {
           mvccpb::Event ev;
@@ -99,8 +102,8 @@ class WatchHubTest : public ::testing::Test {
           r->events[m.watch_id].push_back(std::move(ev));
         }
         r->messages.push_back(std::move(m));
+        if (done(*r)) return true;
       }
-      if (done(*r)) return true;
       if (std::chrono::steady_clock::now() > deadline) return false;
       std::this_thread::sleep_for(1ms);
     }
