@@ -11,7 +11,7 @@ BUILD_PACKAGES := build-essential cmake ninja-build pkg-config ccache \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   liblmdb-dev libxxhash-dev libjemalloc-dev libboost-dev libboost-system-dev \
   libgtest-dev libgmock-dev libbenchmark-dev libspdlog-dev libfmt-dev libcli11-dev \
-  nlohmann-json3-dev
+  nlohmann-json3-dev libssl-dev
 # Real etcd and real clients are the reference the tests compare against.
 TEST_PACKAGES := etcd-server etcd-client python3-etcd3 python3-protobuf golang-go golang-etcd-server-dev
 
