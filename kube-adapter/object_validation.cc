@@ -1,0 +1,453 @@
+#include "kube-adapter/object_validation.h"
+
+#include <cctype>
+
+namespace capstan::kube {
+namespace {
+
+constexpr char kDNS1123LabelFmt[] = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+constexpr char kDNS1123SubdomainFmt[] =
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+constexpr char kQualifiedNameFmt[] = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
+constexpr char kQualifiedNameErrMsg[] =
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character";
+constexpr size_t kTotalAnnotationSizeLimit = 256 * 1024;
+
+// apimachinery validation.RegexError.
+std::string RegexError(const std::string& msg, const std::string& fmt,
+                       const std::vector<std::string>& examples) {
+  std::string out = msg;
+  if (examples.empty()) return out + " (regex used for validation is '" + fmt + "')";
+  out += " (e.g. ";
+  for (size_t i = 0; i < examples.size(); ++i) {
+    if (i > 0) out += " or ";
+    out += "'" + examples[i] + "', ";
+  }
+  return out + "regex used for validation is '" + fmt + "')";
+}
+
+std::string MaxLenError(size_t n) {
+  return "must be no more than " + std::to_string(n) + " characters";
+}
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+bool IsAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+// [a-z0-9]([-a-z0-9]*[a-z0-9])?
+bool MatchesLabel(const std::string& s) {
+  if (s.empty() || !IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) return false;
+  for (char c : s) {
+    if (!IsLowerAlnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
+bool MatchesSubdomain(const std::string& s) {
+  size_t start = 0;
+  while (true) {
+    size_t dot = s.find('.', start);
+    if (!MatchesLabel(
+            s.substr(start, dot == std::string::npos ? std::string::npos : dot - start))) {
+      return false;
+    }
+    if (dot == std::string::npos) return true;
+    start = dot + 1;
+  }
+}
+
+// ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]
+bool MatchesQualifiedPart(const std::string& s) {
+  if (s.empty() || !IsAlnum(s.front()) || !IsAlnum(s.back())) return false;
+  for (char c : s) {
+    if (!IsAlnum(c) && c != '-' && c != '_' && c != '.') return false;
+  }
+  return true;
+}
+
+std::string GetString(const Json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return (it != obj.end() && it->is_string()) ? it->get<std::string>() : "";
+}
+
+// A generateName is validated with a trailing '-' masked, since a random
+// suffix follows it.
+std::string MaskTrailingDash(const std::string& s) {
+  if (s.size() > 1 && s.back() == '-') return s.substr(0, s.size() - 1) + "a";
+  return s;
+}
+
+std::vector<std::string> ValidateName(const std::string& name, const std::string& rule,
+                                      bool prefix) {
+  if (rule == "path-segment") {
+    std::vector<std::string> errs;
+    if (!prefix && (name == "." || name == "..")) return {"may not be '" + name + "'"};
+    for (const char* bad : {"/", "%"}) {
+      if (name.find(bad) != std::string::npos)
+        errs.push_back(std::string("may not contain '") + bad + "'");
+    }
+    return errs;
+  }
+  std::string n = prefix ? MaskTrailingDash(name) : name;
+  if (rule == "dns1123-label") return IsDNS1123Label(n);
+  return IsDNS1123Subdomain(n);
+}
+
+// Canonical string of a quantity, for messages (Quantity.String()): the
+// largest suffix of the input's family that leaves no fraction.
+std::string CanonicalQuantity(const Json& q, __int128 nanos) {
+  std::string raw = q.is_string() ? q.get<std::string>() : q.dump();
+  bool binary = raw.find('i') != std::string::npos;
+  bool neg = nanos < 0;
+  __int128 v = neg ? -nanos : nanos;
+  auto print = [](__int128 x) {
+    std::string s;
+    do {
+      s.insert(s.begin(), static_cast<char>('0' + static_cast<int>(x % 10)));
+      x /= 10;
+    } while (x > 0);
+    return s;
+  };
+  const __int128 kNano = 1000000000;
+  if (v == 0) return "0";
+  if (binary && v % kNano == 0 && v / kNano >= 1024) {
+    static const char* kBin[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+    __int128 units = v / kNano;
+    int e = 0;
+    while (e < 6 && units % 1024 == 0) {
+      units /= 1024;
+      ++e;
+    }
+    return (neg ? "-" : "") + print(units) + kBin[e];
+  }
+  static const char* kDec[] = {"n", "u", "m", "", "k", "M", "G", "T", "P", "E"};
+  int e = 0;
+  while (e < 9 && v % 1000 == 0) {
+    v /= 1000;
+    ++e;
+  }
+  return (neg ? "-" : "") + print(v) + kDec[e];
+}
+
+bool IsNativeResource(const std::string& name) {
+  return name.find('/') == std::string::npos || name.find("kubernetes.io/") != std::string::npos;
+}
+
+bool IsOvercommitAllowed(const std::string& name) {
+  return IsNativeResource(name) && name.rfind("hugepages-", 0) != 0;
+}
+
+constexpr char kQuantityRegexMsg[] =
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+
+void ValidateResources(const Json& resources, const std::string& path,
+                       std::vector<FieldCause>* errs) {
+  if (!resources.is_object()) return;
+  const std::string lim_path = path + ".limits";
+  const std::string req_path = path + ".requests";
+  static const Json kEmpty = Json::object();
+  auto lim_it = resources.find("limits");
+  auto req_it = resources.find("requests");
+  const Json& limits = (lim_it != resources.end() && lim_it->is_object()) ? *lim_it : kEmpty;
+  const Json& requests = (req_it != resources.end() && req_it->is_object()) ? *req_it : kEmpty;
+  for (const auto& [name, q] : limits.items()) {
+    std::string fld = lim_path + "[" + name + "]";
+    auto n = QuantityNanos(q);
+    if (!n) {
+      errs->push_back(FieldInvalid(fld, q, kQuantityRegexMsg));
+    } else if (*n < 0) {
+      errs->push_back(
+          FieldInvalid(fld, CanonicalQuantity(q, *n), "must be greater than or equal to 0"));
+    }
+  }
+  for (const auto& [name, q] : requests.items()) {
+    std::string fld = req_path + "[" + name + "]";
+    auto n = QuantityNanos(q);
+    if (!n) {
+      errs->push_back(FieldInvalid(fld, q, kQuantityRegexMsg));
+      continue;
+    }
+    if (*n < 0) {
+      errs->push_back(
+          FieldInvalid(fld, CanonicalQuantity(q, *n), "must be greater than or equal to 0"));
+    }
+    auto lim = limits.find(name);
+    if (lim != limits.end()) {
+      auto l = QuantityNanos(*lim);
+      if (!l) continue;
+      if (*n != *l && !IsOvercommitAllowed(name)) {
+        errs->push_back(FieldInvalid(req_path, CanonicalQuantity(q, *n),
+                                     "must be equal to " + name + " limit"));
+      } else if (*n > *l) {
+        errs->push_back(FieldInvalid(req_path, CanonicalQuantity(q, *n),
+                                     "must be less than or equal to " + name + " limit"));
+      }
+    } else if (!IsOvercommitAllowed(name)) {
+      errs->push_back(
+          FieldRequired(lim_path, "Limit must be set for non overcommitable resources"));
+    }
+  }
+}
+
+void CheckImmutable(const Json& old_meta, const Json& new_meta, const char* key, bool absent_ok,
+                    std::vector<FieldCause>* errs) {
+  static const Json kNull;
+  auto o = old_meta.find(key);
+  auto n = new_meta.find(key);
+  const Json& ov = o == old_meta.end() ? kNull : *o;
+  const Json& nv = n == new_meta.end() ? kNull : *n;
+  if (absent_ok && nv.is_null()) return;
+  // An absent string field and "" are the same Go value.
+  bool same = ov == nv || ((ov.is_null() || ov == "") && (nv.is_null() || nv == ""));
+  if (!same) {
+    errs->push_back(FieldInvalid(std::string("metadata.") + key, nv.is_null() ? Json("") : nv,
+                                 "field is immutable"));
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> IsDNS1123Label(const std::string& value) {
+  std::vector<std::string> errs;
+  if (value.size() > 63) errs.push_back(MaxLenError(63));
+  if (!MatchesLabel(value)) {
+    errs.push_back(RegexError(
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+        "and must start and end with an alphanumeric character",
+        kDNS1123LabelFmt, {"my-name", "123-abc"}));
+  }
+  return errs;
+}
+
+std::vector<std::string> IsDNS1123Subdomain(const std::string& value) {
+  std::vector<std::string> errs;
+  if (value.size() > 253) errs.push_back(MaxLenError(253));
+  if (!MatchesSubdomain(value)) {
+    errs.push_back(RegexError(
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+        "or '.', and must start and end with an alphanumeric character",
+        kDNS1123SubdomainFmt, {"example.com"}));
+  }
+  return errs;
+}
+
+std::vector<std::string> IsQualifiedName(const std::string& value) {
+  std::vector<std::string> errs;
+  std::string name;
+  size_t slash = value.find('/');
+  if (slash == std::string::npos) {
+    name = value;
+  } else if (value.find('/', slash + 1) == std::string::npos) {
+    std::string prefix = value.substr(0, slash);
+    name = value.substr(slash + 1);
+    if (prefix.empty()) {
+      errs.push_back("prefix part must be non-empty");
+    } else {
+      for (const auto& m : IsDNS1123Subdomain(prefix)) errs.push_back("prefix part " + m);
+    }
+  } else {
+    errs.push_back(
+        "a qualified name " +
+        RegexError(kQualifiedNameErrMsg, kQualifiedNameFmt, {"MyName", "my.name", "123-abc"}) +
+        " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')");
+    return errs;
+  }
+  if (name.empty()) {
+    errs.push_back("name part must be non-empty");
+  } else if (name.size() > 63) {
+    errs.push_back("name part " + MaxLenError(63));
+  }
+  if (!MatchesQualifiedPart(name)) {
+    errs.push_back("name part " + RegexError(kQualifiedNameErrMsg, kQualifiedNameFmt,
+                                             {"MyName", "my.name", "123-abc"}));
+  }
+  return errs;
+}
+
+std::vector<std::string> IsValidLabelValue(const std::string& value) {
+  std::vector<std::string> errs;
+  if (value.size() > 63) errs.push_back(MaxLenError(63));
+  if (!value.empty() && !MatchesQualifiedPart(value)) {
+    errs.push_back(RegexError(
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+        "or '.', and must start and end with an alphanumeric character",
+        std::string("(") + kQualifiedNameFmt + ")?", {"MyValue", "my_value", "12345"}));
+  }
+  return errs;
+}
+
+std::optional<__int128> QuantityNanos(const Json& q) {
+  std::string s;
+  if (q.is_string()) {
+    s = q.get<std::string>();
+  } else if (q.is_number_integer()) {
+    s = q.dump();
+  } else if (q.is_number_float()) {
+    s = q.dump();  // shortest round-trip form, e.g. 0.1
+  } else {
+    return std::nullopt;
+  }
+  size_t i = 0;
+  bool neg = false;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+  __int128 mant = 0;
+  int frac_digits = 0, digits = 0;
+  bool seen_dot = false, any_digit = false;
+  for (; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '.' && !seen_dot) {
+      seen_dot = true;
+    } else if (c >= '0' && c <= '9') {
+      if (digits >= 30) return std::nullopt;
+      any_digit = true;
+      if (mant != 0 || c != '0') ++digits;
+      mant = mant * 10 + (c - '0');
+      if (seen_dot) ++frac_digits;
+    } else {
+      break;
+    }
+  }
+  if (!any_digit) return std::nullopt;
+  std::string suffix = s.substr(i);
+  int exp10 = 0, bin = 0;
+  if (suffix.empty()) {
+  } else if (suffix.size() == 2 && suffix[1] == 'i') {
+    static const std::string kBin = "KMGTPE";
+    size_t p = kBin.find(suffix[0]);
+    if (p == std::string::npos) return std::nullopt;
+    bin = static_cast<int>(p) + 1;
+  } else if (suffix.size() == 1 && std::string("numkMGTPE").find(suffix[0]) != std::string::npos) {
+    static const std::string kDec = "num kMGTPE";
+    exp10 = (static_cast<int>(kDec.find(suffix[0])) - 3) * 3;
+  } else if (suffix[0] == 'e' || suffix[0] == 'E') {
+    std::string e = suffix.substr(1);
+    if (e.empty() || e.size() > 4) return std::nullopt;
+    size_t j = (e[0] == '+' || e[0] == '-') ? 1 : 0;
+    if (j == e.size()) return std::nullopt;
+    for (size_t k = j; k < e.size(); ++k) {
+      if (e[k] < '0' || e[k] > '9') return std::nullopt;
+    }
+    exp10 = std::stoi(e);
+  } else {
+    return std::nullopt;
+  }
+  int shift = 9 - frac_digits + exp10;
+  if (shift > 30 || digits + shift + bin * 4 > 36) return std::nullopt;
+  __int128 v = mant;
+  for (int k = 0; k < bin; ++k) v *= 1024;
+  if (shift >= 0) {
+    for (int k = 0; k < shift; ++k) v *= 10;
+  } else {
+    __int128 div = 1;
+    for (int k = 0; k < -shift && k < 38; ++k) div *= 10;
+    __int128 r = v / div;
+    if (v % div != 0) ++r;  // finer than 1n rounds up (away from zero)
+    v = r;
+  }
+  return neg ? -v : v;
+}
+
+std::vector<FieldCause> ValidateObjectMeta(const Json& obj, bool namespaced,
+                                           const std::string& name_rule) {
+  std::vector<FieldCause> errs;
+  static const Json kEmpty = Json::object();
+  const Json& meta = (obj.is_object() && obj.contains("metadata") && obj["metadata"].is_object())
+                         ? obj["metadata"]
+                         : kEmpty;
+  const std::string name = GetString(meta, "name");
+  const std::string generate_name = GetString(meta, "generateName");
+  if (!generate_name.empty()) {
+    for (const auto& m : ValidateName(generate_name, name_rule, true)) {
+      errs.push_back(FieldInvalid("metadata.generateName", generate_name, m));
+    }
+  }
+  if (name.empty()) {
+    if (generate_name.empty()) {
+      errs.push_back(FieldRequired("metadata.name", "name or generateName is required"));
+    }
+  } else {
+    for (const auto& m : ValidateName(name, name_rule, false)) {
+      errs.push_back(FieldInvalid("metadata.name", name, m));
+    }
+  }
+  const std::string ns = GetString(meta, "namespace");
+  if (namespaced) {
+    if (ns.empty()) {
+      errs.push_back(FieldRequired("metadata.namespace", ""));
+    } else {
+      for (const auto& m : IsDNS1123Label(ns))
+        errs.push_back(FieldInvalid("metadata.namespace", ns, m));
+    }
+  } else if (!ns.empty()) {
+    errs.push_back(FieldForbidden("metadata.namespace", "not allowed on this type"));
+  }
+  if (auto g = meta.find("generation"); g != meta.end() && g->is_number() && g->get<double>() < 0) {
+    errs.push_back(FieldInvalid("metadata.generation", *g, "must be greater than or equal to 0"));
+  }
+  if (auto labels = meta.find("labels"); labels != meta.end() && labels->is_object()) {
+    for (const auto& [k, v] : labels->items()) {
+      for (const auto& m : IsQualifiedName(k))
+        errs.push_back(FieldInvalid("metadata.labels", k, m));
+      if (v.is_string()) {
+        for (const auto& m : IsValidLabelValue(v.get<std::string>())) {
+          errs.push_back(FieldInvalid("metadata.labels", v, m));
+        }
+      }
+    }
+  }
+  if (auto ann = meta.find("annotations"); ann != meta.end() && ann->is_object()) {
+    size_t total = 0;
+    for (const auto& [k, v] : ann->items()) {
+      std::string lower = k;
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (const auto& m : IsQualifiedName(lower))
+        errs.push_back(FieldInvalid("metadata.annotations", k, m));
+      total += k.size() + (v.is_string() ? v.get<std::string>().size() : 0);
+    }
+    if (total > kTotalAnnotationSizeLimit) {
+      errs.push_back(
+          {"FieldValueTooLong",
+           "Too long: must have at most " + std::to_string(kTotalAnnotationSizeLimit) + " bytes",
+           "metadata.annotations"});
+    }
+  }
+  return errs;
+}
+
+std::vector<FieldCause> ValidatePodSpecResources(const Json& pod_spec, const std::string& path) {
+  std::vector<FieldCause> errs;
+  if (!pod_spec.is_object()) return errs;
+  for (const char* list : {"initContainers", "containers"}) {
+    auto it = pod_spec.find(list);
+    if (it == pod_spec.end() || !it->is_array()) continue;
+    for (size_t i = 0; i < it->size(); ++i) {
+      const Json& c = (*it)[i];
+      if (!c.is_object() || !c.contains("resources")) continue;
+      ValidateResources(c["resources"], path + "." + list + "[" + std::to_string(i) + "].resources",
+                        &errs);
+    }
+  }
+  return errs;
+}
+
+std::vector<FieldCause> ValidateUpdateMeta(const Json& old_obj, const Json& new_obj) {
+  std::vector<FieldCause> errs;
+  static const Json kEmpty = Json::object();
+  auto meta = [](const Json& o) -> const Json& {
+    if (o.is_object()) {
+      auto it = o.find("metadata");
+      if (it != o.end() && it->is_object()) return *it;
+    }
+    return kEmpty;
+  };
+  const Json& om = meta(old_obj);
+  const Json& nm = meta(new_obj);
+  CheckImmutable(om, nm, "name", false, &errs);
+  CheckImmutable(om, nm, "namespace", false, &errs);
+  CheckImmutable(om, nm, "uid", true, &errs);
+  CheckImmutable(om, nm, "creationTimestamp", true, &errs);
+  return errs;
+}
+
+}  // namespace capstan::kube

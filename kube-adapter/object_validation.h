@@ -1,0 +1,49 @@
+// Validation of the generic parts of Kubernetes objects (apimachinery's
+// ObjectMeta checks and core v1's container resource checks), returning
+// field causes with Kubernetes' exact wording for a 422 Invalid. Pure: the
+// REST layer decides which checks apply to which kind.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kube-adapter/api_error.h"
+#include "kube-adapter/json.h"
+
+namespace capstan::kube {
+
+// metadata checks of a create (apimachinery ValidateObjectMeta): name (or
+// generateName) required and valid under `name_rule` ("dns1123-subdomain",
+// "dns1123-label" or "path-segment"); namespace required and a DNS-1123
+// label when `namespaced`, forbidden otherwise; label keys and values;
+// annotation keys and total annotation size (256 KiB).
+std::vector<FieldCause> ValidateObjectMeta(const Json& obj, bool namespaced,
+                                           const std::string& name_rule);
+
+// Container resource checks of a PodSpec at `path` (e.g. "spec", or
+// "spec.template.spec"): quantities non-negative, requests <= limits for
+// overcommittable resources, requests == limits for extended resources.
+// Checks containers and initContainers.
+std::vector<FieldCause> ValidatePodSpecResources(const Json& pod_spec, const std::string& path);
+
+// metadata checks of an update: name, namespace, uid and creationTimestamp
+// are immutable. A uid/creationTimestamp absent from `new_obj` counts as
+// unchanged, since the apiserver copies both from the stored object before
+// validating (rest.BeforeUpdate).
+std::vector<FieldCause> ValidateUpdateMeta(const Json& old_obj, const Json& new_obj);
+
+// The apimachinery validation primitives used above (and by label
+// selectors); each returns the list of problems, empty when valid.
+std::vector<std::string> IsDNS1123Subdomain(const std::string& value);
+std::vector<std::string> IsDNS1123Label(const std::string& value);
+std::vector<std::string> IsQualifiedName(const std::string& value);  // label/annotation keys
+std::vector<std::string> IsValidLabelValue(const std::string& value);
+
+// Exact value of a resource quantity ("200m", "1Gi", "1e3", or a JSON
+// number) in nano-units, rounded up like Kubernetes; nullopt when it does
+// not parse. A stop-gap for the comparisons here and in PodQosClass until
+// the shared Quantity class is used.
+std::optional<__int128> QuantityNanos(const Json& q);
+
+}  // namespace capstan::kube
