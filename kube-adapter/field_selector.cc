@@ -49,7 +49,10 @@ const std::vector<std::string>* KnownFields(const std::string& resource) {
   return nullptr;
 }
 
-std::string Quote(const std::string& s) { return Json(s).dump(); }
+// Go's %q, near enough; never throws, even on invalid UTF-8 from a URL.
+std::string Quote(const std::string& s) {
+  return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 // Splits on commas not escaped by a backslash (fields.splitTerms).
 std::vector<std::string> SplitTerms(const std::string& s) {
@@ -118,7 +121,8 @@ std::optional<std::string> Unescape(const std::string& v, std::string* err) {
 std::string ScalarText(const Json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_null()) return "";
-  return v.dump();  // numbers and booleans print as Go's %v would
+  // Numbers and booleans print as Go's %v would.
+  return v.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 // Reads a dotted path; a missing field reads as "".

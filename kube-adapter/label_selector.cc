@@ -108,7 +108,10 @@ class Parser {
   size_t pos_ = 0;
 };
 
-std::string Quote(const std::string& s) { return Json(s).dump(); }
+// Go's %q, near enough; never throws, even on invalid UTF-8 from a URL.
+std::string Quote(const std::string& s) {
+  return Json(s).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 std::string Join(const std::vector<std::string>& v, const std::string& sep) {
   std::string out;
@@ -322,8 +325,12 @@ std::optional<ApiError> LabelSelector::FromJson(const Json& j, LabelSelector* ou
     for (const auto& e : *me) {
       if (!e.is_object()) return ApiError::BadRequest("matchExpressions items must be objects");
       Requirement r;
-      r.key = e.value("key", "");
-      std::string op = e.value("operator", "");
+      auto str = [&e](const char* k) {
+        auto it = e.find(k);
+        return (it != e.end() && it->is_string()) ? it->get<std::string>() : std::string();
+      };
+      r.key = str("key");
+      std::string op = str("operator");
       if (op == "In") {
         r.op = Op::kIn;
       } else if (op == "NotIn") {

@@ -258,6 +258,9 @@ constexpr char kRetainKeys[] = "$retainKeys";
 constexpr char kSetElementOrder[] = "$setElementOrder/";
 constexpr char kDeleteFromPrimitiveList[] = "$deleteFromPrimitiveList/";
 
+// Never throws, even on invalid UTF-8.
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 bool IsDirectiveKey(const std::string& k) {
@@ -351,7 +354,7 @@ class StrategicMerger {
         *original = Json::object();
         return std::nullopt;
       }
-      return SmpBadRequest("unknown patch type: " + ValueText(*it) + " in map: " + patch.dump());
+      return SmpBadRequest("unknown patch type: " + ValueText(*it) + " in map: " + Dump(patch));
     }
     if (!original->is_object()) *original = Json::object();
 
@@ -425,7 +428,7 @@ class StrategicMerger {
 
  private:
   static std::string ValueText(const Json& v) {
-    return v.is_string() ? v.get<std::string>() : v.dump();
+    return v.is_string() ? v.get<std::string>() : Dump(v);
   }
 
   // Removes directives from a value that replaces, rather than merges into,
@@ -479,7 +482,7 @@ class StrategicMerger {
         return std::nullopt;
       }
       if (d != "delete" || s.key.empty()) {
-        return SmpBadRequest("unknown patch type: " + ValueText(d) + " in list: " + patch.dump());
+        return SmpBadRequest("unknown patch type: " + ValueText(d) + " in list: " + Dump(patch));
       }
     }
 
@@ -501,7 +504,7 @@ class StrategicMerger {
       }
       auto key_it = e.find(s.key);
       if (key_it == e.end()) {
-        return SmpBadRequest("map: " + e.dump() + " does not contain declared merge key: " + s.key);
+        return SmpBadRequest("map: " + Dump(e) + " does not contain declared merge key: " + s.key);
       }
       if (IsDirectiveElement(e)) {  // {"$patch":"delete", key: v}
         Json kept = Json::array();

@@ -78,6 +78,13 @@ TEST(LabelSelectorTest, SyntaxErrorsLikeKubernetes) {
             "unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer");
 }
 
+TEST(LabelSelectorTest, InvalidUtf8DoesNotThrow) {
+  LabelSelector sel;
+  auto err = LabelSelector::Parse("\xff\xfe=x", &sel);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, 400);
+}
+
 TEST(LabelSelectorTest, FromJson) {
   LabelSelector sel;
   ASSERT_FALSE(LabelSelector::FromJson(Json::parse(R"({"matchLabels":{"app":"web"},
@@ -107,6 +114,12 @@ TEST(LabelSelectorTest, FromJson) {
       Json::parse(R"({"matchExpressions":[{"key":"a","operator":"Gt","values":["1"]}]})"), &sel);
   ASSERT_TRUE(err);
   EXPECT_EQ(err->message, "\"Gt\" is not a valid pod selector operator");
+  err = LabelSelector::FromJson(
+      Json::parse(R"({"matchExpressions":[{"key":5,"operator":["In"]}]})"), &sel);  // no throw
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, 400);
+  err = LabelSelector::FromJson(Json::parse(R"({"matchLabels":{"a":1}})"), &sel);
+  ASSERT_TRUE(err);
   err = LabelSelector::FromJson(
       Json::parse(R"({"matchExpressions":[{"key":"a","operator":"In","values":[]}]})"), &sel);
   ASSERT_TRUE(err);
