@@ -155,11 +155,36 @@ bool Authorized(const RbacPolicy& p, const UserInfo& user, const std::string& ve
   return Authorize(p, a).allowed;
 }
 
-const Json* AggregationRule(const Json& role) {
-  if (!role.is_object()) return nullptr;
-  auto it = role.find("aggregationRule");
-  if (it == role.end() || it->is_null()) return nullptr;
-  return &*it;
+// clusterrole/policybased hasAggregationRule: a rule with selectors.
+bool HasAggregationRule(const Json* role) {
+  if (role == nullptr || !role->is_object()) return false;
+  auto it = role->find("aggregationRule");
+  if (it == role->end() || !it->is_object()) return false;
+  auto sels = it->find("clusterRoleSelectors");
+  return sels != it->end() && sels->is_array() && !sels->empty();
+}
+
+// Key order does not matter to Kubernetes' semantic equality.
+nlohmann::json Unordered(const Json& j) {
+  return nlohmann::json::parse(j.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
+// rbac.IsOnlyMutatingGCFields: an update that only touches ownerReferences,
+// finalizers (or selfLink, managedFields) skips escalation checks, so the
+// garbage collector can always finish a delete.
+bool IsOnlyMutatingGCFields(const Json& obj, const Json* old) {
+  if (old == nullptr || !obj.is_object() || !old->is_object()) return false;
+  Json copy = obj;
+  Json& meta = copy["metadata"];
+  if (!meta.is_object()) return false;
+  const Json* old_meta = nullptr;
+  auto it = old->find("metadata");
+  if (it != old->end() && it->is_object()) old_meta = &*it;
+  for (const char* key : {"ownerReferences", "finalizers", "selfLink", "managedFields"}) {
+    meta.erase(key);
+    if (old_meta != nullptr && old_meta->contains(key)) meta[key] = (*old_meta)[key];
+  }
+  return Unordered(copy) == Unordered(*old);
 }
 
 }  // namespace
@@ -214,19 +239,18 @@ std::optional<std::string> CheckRoleEscalation(const RbacPolicy& p, const UserIn
         Authorized(p, user, "escalate", ns, kRbacGroup, role_kind_resource, request_name)) {
       return std::nullopt;
     }
+    if (IsOnlyMutatingGCFields(role, old_role)) return std::nullopt;
     if (auto denied = ConfirmNoEscalation(p, user, ns, ParseRules(role))) return denied;
-    const Json* agg = AggregationRule(role);
-    if (role_kind_resource == "clusterroles" && agg != nullptr) {
-      const Json* old_agg = old_role != nullptr ? AggregationRule(*old_role) : nullptr;
-      bool changed = old_role == nullptr || old_agg == nullptr || *old_agg != *agg;
-      if (changed) {
-        static const std::vector<PolicyRule> kFullAuthority = {
-            PolicyRule{{"*"}, {"*"}, {"*"}, {}, {}},
-            PolicyRule{{"*"}, {}, {}, {}, {"*"}},
-        };
-        if (ConfirmNoEscalation(p, user, ns, kFullAuthority)) {
-          return std::string("must have cluster-admin privileges to use the aggregationRule");
-        }
+    // An aggregationRule can gather anything (and, on the old object, keeps
+    // the role from being tightened), so it takes * on everything.
+    if (role_kind_resource == "clusterroles" &&
+        (HasAggregationRule(&role) || HasAggregationRule(old_role))) {
+      static const std::vector<PolicyRule> kFullAuthority = {
+          PolicyRule{{"*"}, {"*"}, {"*"}, {}, {}},
+          PolicyRule{{"*"}, {}, {}, {}, {"*"}},
+      };
+      if (ConfirmNoEscalation(p, user, ns, kFullAuthority)) {
+        return std::string("must have cluster-admin privileges to use the aggregationRule");
       }
     }
     return std::nullopt;
@@ -236,9 +260,11 @@ std::optional<std::string> CheckRoleEscalation(const RbacPolicy& p, const UserIn
 }
 
 std::optional<std::string> CheckBindingEscalation(const RbacPolicy& p, const UserInfo& user,
-                                                  const std::string& ns, const Json& binding) {
+                                                  const std::string& ns, const Json& binding,
+                                                  const Json* old_binding) {
   try {
     if (user.InGroup("system:masters")) return std::nullopt;
+    if (IsOnlyMutatingGCFields(binding, old_binding)) return std::nullopt;
     Json ref = binding.is_object() && binding.contains("roleRef") ? binding["roleRef"] : Json();
     std::string kind = JsonString(ref, "kind");
     std::string resource = kind == "ClusterRole" ? "clusterroles" : kind == "Role" ? "roles" : "";

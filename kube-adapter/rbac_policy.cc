@@ -177,20 +177,6 @@ std::string GoQuoteList(const std::vector<std::string>& v) {
   return out + "]";
 }
 
-std::string AggregateErrors(const std::vector<std::string>& errs) {
-  if (errs.empty()) return "";
-  if (errs.size() == 1) return errs[0];
-  std::set<std::string> seen;
-  std::string out;
-  for (const auto& e : errs) {
-    if (!seen.insert(e).second) continue;
-    if (seen.size() > 1) out += ", ";
-    out += e;
-  }
-  if (seen.size() == 1) return out;
-  return "[" + out + "]";
-}
-
 bool SubjectMatches(const UserInfo& user, const Json& subject, const std::string& ns) {
   std::string kind = JsonString(subject, "kind");
   std::string name = JsonString(subject, "name");

@@ -52,9 +52,6 @@ const Json* FindRole(const RbacPolicy& policy, const std::string& ns, const std:
 // Go fmt "%q" of a string, and of a []string (`["a" "b"]`).
 std::string GoQuote(const std::string& s);
 std::string GoQuoteList(const std::vector<std::string>& v);
-// utilerrors.NewAggregate(errs).Error(): one error as is, several
-// de-duplicated and wrapped in "[a, b]"; "" when empty.
-std::string AggregateErrors(const std::vector<std::string>& errs);
 
 // Whether a binding subject names the user (rule.go appliesToUser).
 // `ns` is the binding's namespace ("" for ClusterRoleBindings); it defaults

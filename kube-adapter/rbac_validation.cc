@@ -129,6 +129,34 @@ void ValidateSelector(const Json& sel, const std::string& path, std::vector<Fiel
   }
 }
 
+bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// validation.IsDNS1123Subdomain, which ServiceAccount names must pass.
+void ValidateDns1123Subdomain(const std::string& name, const std::string& field,
+                              std::vector<FieldCause>* errs) {
+  if (name.size() > 253) {
+    errs->push_back(FieldInvalid(field, name, "must be no more than 253 characters"));
+  }
+  bool ok = true;
+  size_t start = 0;
+  while (ok) {
+    size_t dot = name.find('.', start);
+    std::string label = name.substr(start, dot == std::string::npos ? dot : dot - start);
+    ok = !label.empty() && IsAlnum(label.front()) && IsAlnum(label.back());
+    for (char c : label) ok = ok && (IsAlnum(c) || c == '-');
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (!ok) {
+    errs->push_back(FieldInvalid(
+        field, name,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+        "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
+        "regex used for validation is "
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"));
+  }
+}
+
 void ValidateSubject(const Json& s, bool namespaced, const std::string& path,
                      std::vector<FieldCause>* errs) {
   std::string name = JsonString(s, "name");
@@ -136,6 +164,7 @@ void ValidateSubject(const Json& s, bool namespaced, const std::string& path,
   std::string group = JsonString(s, "apiGroup");
   if (name.empty()) errs->push_back(FieldRequired(path + ".name", ""));
   if (kind == "ServiceAccount") {
+    if (!name.empty()) ValidateDns1123Subdomain(name, path + ".name", errs);
     if (!group.empty()) errs->push_back(FieldNotSupported(path + ".apiGroup", group, {""}));
     if (!namespaced && JsonString(s, "namespace").empty()) {
       errs->push_back(FieldRequired(path + ".namespace", ""));

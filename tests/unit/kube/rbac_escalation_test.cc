@@ -159,12 +159,30 @@ TEST(RbacEscalationTest, AggregationRuleNeedsClusterAdmin) {
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(*got, "must have cluster-admin privileges to use the aggregationRule");
   EXPECT_FALSE(CheckRoleEscalation(p, User("root"), "", "clusterroles", monitoring).has_value());
-  // An update that keeps the aggregationRule only checks the rules.
+  // Updates are checked when the new or the old object aggregates.
+  Json plain = monitoring;
+  plain.erase("aggregationRule");
+  Json relabelled = monitoring;
+  relabelled["metadata"]["labels"] = {{"x", "y"}};
+  const char* kNeedAdmin = "must have cluster-admin privileges to use the aggregationRule";
+  // Old object aggregates, new one drops the rule: still checked.
+  EXPECT_EQ(CheckRoleEscalation(p, User("al"), "", "clusterroles", plain, &monitoring).value_or(""),
+            kNeedAdmin);
+  // Unchanged rule, other edits: still checked.
+  EXPECT_EQ(
+      CheckRoleEscalation(p, User("al"), "", "clusterroles", relabelled, &monitoring).value_or(""),
+      kNeedAdmin);
+  EXPECT_EQ(CheckRoleEscalation(p, User("al"), "", "clusterroles", monitoring, &plain).value_or(""),
+            kNeedAdmin);
+  // An update touching only GC fields always passes (so deletes can finish).
+  Json finalizing = monitoring;
+  finalizing["metadata"]["finalizers"] = {"foregroundDeletion"};
   EXPECT_FALSE(
-      CheckRoleEscalation(p, User("al"), "", "clusterroles", monitoring, &monitoring).has_value());
-  Json old = monitoring;
-  old["aggregationRule"]["clusterRoleSelectors"][0]["matchLabels"] = {{"x", "y"}};
-  EXPECT_TRUE(CheckRoleEscalation(p, User("al"), "", "clusterroles", monitoring, &old).has_value());
+      CheckRoleEscalation(p, User("al"), "", "clusterroles", finalizing, &monitoring).has_value());
+  // An empty selector list is no aggregationRule for this check.
+  Json empty = monitoring;
+  empty["aggregationRule"]["clusterRoleSelectors"] = Json::array();
+  EXPECT_FALSE(CheckRoleEscalation(p, User("al"), "", "clusterroles", empty).has_value());
 }
 
 TEST(RbacEscalationTest, Bindings) {
@@ -210,6 +228,13 @@ TEST(RbacEscalationTest, Bindings) {
   }
   EXPECT_EQ(*CheckBindingEscalation(p, User("alice"), "dev", binding("Role", "nope")),
             R"(roles.rbac.authorization.k8s.io "nope" not found)");
+  // GC-only updates pass even when the binding itself could not be created.
+  Json old = binding("ClusterRole", "cluster-admin");
+  Json updated = old;
+  updated["metadata"]["ownerReferences"] = J(R"([{"uid":"u1"}])");
+  EXPECT_FALSE(CheckBindingEscalation(p, User("alice"), "dev", updated, &old).has_value());
+  updated["subjects"][0]["name"] = "other";
+  EXPECT_TRUE(CheckBindingEscalation(p, User("alice"), "dev", updated, &old).has_value());
 }
 
 TEST(RbacEscalationTest, CoversTable) {

@@ -128,6 +128,18 @@ TEST(RbacValidationTest, ClusterRoleBindings) {
       {"Role not allowed",
        R"({"metadata":{"name":"b"},"roleRef":{"kind":"Role","name":"r","apiGroup":"rbac.authorization.k8s.io"}})",
        R"(roleRef.kind: Unsupported value: "Role": supported values: "ClusterRole")"},
+      {"SA name must be a DNS subdomain",
+       R"({"metadata":{"name":"b"},"subjects":[{"kind":"ServiceAccount","name":"Prom_1","namespace":"m"}],
+           "roleRef":{"kind":"ClusterRole","name":"view","apiGroup":"rbac.authorization.k8s.io"}})",
+       "subjects[0].name: Invalid value: \"Prom_1\": a lowercase RFC 1123 subdomain must consist "
+       "of "
+       "lower case alphanumeric characters, '-' or '.', and must start and end with an "
+       "alphanumeric character (e.g. 'example.com', regex used for validation is "
+       "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"},
+      {"SA dotted name is fine",
+       R"({"metadata":{"name":"b"},"subjects":[{"kind":"ServiceAccount","name":"a.b-c","namespace":"m"}],
+           "roleRef":{"kind":"ClusterRole","name":"view","apiGroup":"rbac.authorization.k8s.io"}})",
+       ""},
       {"SA needs namespace",
        R"({"metadata":{"name":"b"},"subjects":[{"kind":"ServiceAccount","name":"prom"}],
            "roleRef":{"kind":"ClusterRole","name":"view","apiGroup":"rbac.authorization.k8s.io"}})",
