@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "kube-adapter/object_validation.h"
+#include "kube-adapter/quantity.h"
 
 namespace capstan::kube {
 namespace {
@@ -354,7 +354,7 @@ void ApplyDefaults(const std::string& group, const std::string& kind, Json* obj)
 
 std::string PodQosClass(const Json& pod) {
   // Sums of non-zero cpu/memory requests and limits over all containers.
-  std::map<std::string, __int128> requests, limits;
+  std::map<std::string, Quantity> requests, limits;
   bool guaranteed = true;
   const Json* spec = nullptr;
   if (pod.is_object()) {
@@ -377,12 +377,13 @@ std::string PodQosClass(const Json& pod) {
           for (const char* name : {"cpu", "memory"}) {
             auto q = m->find(name);
             if (q == m->end()) continue;
-            auto n = QuantityNanos(*q);
-            if (!n || *n == 0) continue;
+            Quantity n;
+            std::string error;
+            if (!Quantity::FromJson(*q, &n, &error) || n.IsZero()) continue;
             if (std::string(which) == "requests") {
-              requests[name] += *n;
+              requests[name].Add(n);
             } else {
-              limits[name] += *n;
+              limits[name].Add(n);
               (std::string(name) == "cpu" ? cpu_limit : mem_limit) = true;
             }
           }
@@ -395,7 +396,7 @@ std::string PodQosClass(const Json& pod) {
   if (guaranteed) {
     for (const auto& [name, req] : requests) {
       auto l = limits.find(name);
-      if (l == limits.end() || l->second != req) {
+      if (l == limits.end() || l->second.Compare(req) != 0) {
         guaranteed = false;
         break;
       }

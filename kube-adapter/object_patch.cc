@@ -36,11 +36,16 @@ std::string GoTypeName(const Json& j) {
 // JSON patch (RFC 6902). Messages follow evanphx/json-patch, which
 // kube-apiserver 1.20 uses and whose errors it returns as 422.
 
+// The apiserver wraps a json-patch failure in NewGenericServerResponse(422):
+// a generic message, the library's error as an UnexpectedServerResponse
+// cause (kubectl prints "The request is invalid: ...").
 ApiError PatchInvalid(const std::string& message) {
   ApiError e;
   e.code = 422;
   e.reason = "Invalid";
-  e.message = message;
+  e.message = "the server rejected our request due to an error in our request";
+  e.has_details = true;
+  e.causes.push_back({"UnexpectedServerResponse", message, ""});
   return e;
 }
 
@@ -330,6 +335,17 @@ ListStrategy StrategyFor(const Path& parent, const std::string& field, const std
 
 ApiError SmpBadRequest(const std::string& message) { return ApiError::BadRequest(message); }
 
+// strategicpatch errors the apiserver does not map to a status (unknown
+// $patch values, a missing merge key) surface as a bare 500 with reason
+// Unknown ("") and the library's message.
+ApiError SmpInternal(const std::string& message) {
+  ApiError e;
+  e.code = 500;
+  e.reason = "";
+  e.message = message;
+  return e;
+}
+
 class StrategicMerger {
  public:
   explicit StrategicMerger(const std::string& kind) : kind_(kind) {}
@@ -354,7 +370,7 @@ class StrategicMerger {
         *original = Json::object();
         return std::nullopt;
       }
-      return SmpBadRequest("unknown patch type: " + ValueText(*it) + " in map: " + Dump(patch));
+      return SmpInternal("unknown patch type: " + ValueText(*it) + " in map: " + Dump(patch));
     }
     if (!original->is_object()) *original = Json::object();
 
@@ -482,7 +498,7 @@ class StrategicMerger {
         return std::nullopt;
       }
       if (d != "delete" || s.key.empty()) {
-        return SmpBadRequest("unknown patch type: " + ValueText(d) + " in list: " + Dump(patch));
+        return SmpInternal("unknown patch type: " + ValueText(d) + " in list: " + Dump(patch));
       }
     }
 
@@ -504,7 +520,7 @@ class StrategicMerger {
       }
       auto key_it = e.find(s.key);
       if (key_it == e.end()) {
-        return SmpBadRequest("map: " + Dump(e) + " does not contain declared merge key: " + s.key);
+        return SmpInternal("map: " + Dump(e) + " does not contain declared merge key: " + s.key);
       }
       if (IsDirectiveElement(e)) {  // {"$patch":"delete", key: v}
         Json kept = Json::array();

@@ -19,7 +19,9 @@ std::optional<ApiError> ApplyMergePatch(Json* target, const Json& patch);
 // application/json-patch+json (RFC 6902): add, remove, replace, move, copy,
 // test. A patch that is not an array of operations is a 400 BadRequest; an
 // operation that does not apply (missing path, failed test) is a 422 Invalid
-// with the json-patch library's message, as kube-apiserver reports it.
+// shaped as kube-apiserver 1.20 sends it: message "the server rejected our
+// request due to an error in our request" and the json-patch library's error
+// (e.g. "testing value /spec/replicas failed: test failed") as causes[0].
 // On error *target is unchanged.
 std::optional<ApiError> ApplyJsonPatch(Json* target, const Json& patch);
 
@@ -30,8 +32,10 @@ std::optional<ApiError> ApplyJsonPatch(Json* target, const Json& patch);
 // recognised at spec for Pods and at any template.spec), so Pods, workloads
 // and CronJobs share one table. Supports {"$patch":"delete"|"replace"},
 // $setElementOrder/<list>, $retainKeys and $deleteFromPrimitiveList/<list>;
-// no directive survives into the result. Malformed directives are a 400
-// BadRequest. On error *target is unchanged.
+// no directive survives into the result. Malformed directive values are a
+// 400 BadRequest; an unknown $patch value or a list item without its merge
+// key is a 500 with an empty reason, as the apiserver passes those through.
+// On error *target is unchanged.
 std::optional<ApiError> ApplyStrategicMergePatch(Json* target, const Json& patch,
                                                  const std::string& kind);
 

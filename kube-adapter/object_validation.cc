@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "kube-adapter/quantity.h"
+
 namespace capstan::kube {
 namespace {
 
@@ -94,42 +96,6 @@ std::vector<std::string> ValidateName(const std::string& name, const std::string
   return IsDNS1123Subdomain(n);
 }
 
-// Canonical string of a quantity, for messages (Quantity.String()): the
-// largest suffix of the input's family that leaves no fraction.
-std::string CanonicalQuantity(const Json& q, __int128 nanos) {
-  std::string raw = q.is_string() ? q.get<std::string>() : q.dump();
-  bool binary = raw.find('i') != std::string::npos;
-  bool neg = nanos < 0;
-  __int128 v = neg ? -nanos : nanos;
-  auto print = [](__int128 x) {
-    std::string s;
-    do {
-      s.insert(s.begin(), static_cast<char>('0' + static_cast<int>(x % 10)));
-      x /= 10;
-    } while (x > 0);
-    return s;
-  };
-  const __int128 kNano = 1000000000;
-  if (v == 0) return "0";
-  if (binary && v % kNano == 0 && v / kNano >= 1024) {
-    static const char* kBin[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
-    __int128 units = v / kNano;
-    int e = 0;
-    while (e < 6 && units % 1024 == 0) {
-      units /= 1024;
-      ++e;
-    }
-    return (neg ? "-" : "") + print(units) + kBin[e];
-  }
-  static const char* kDec[] = {"n", "u", "m", "", "k", "M", "G", "T", "P", "E"};
-  int e = 0;
-  while (e < 9 && v % 1000 == 0) {
-    v /= 1000;
-    ++e;
-  }
-  return (neg ? "-" : "") + print(v) + kDec[e];
-}
-
 bool IsNativeResource(const std::string& name) {
   return name.find('/') == std::string::npos || name.find("kubernetes.io/") != std::string::npos;
 }
@@ -137,9 +103,6 @@ bool IsNativeResource(const std::string& name) {
 bool IsOvercommitAllowed(const std::string& name) {
   return IsNativeResource(name) && name.rfind("hugepages-", 0) != 0;
 }
-
-constexpr char kQuantityRegexMsg[] =
-    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
 
 void ValidateResources(const Json& resources, const std::string& path,
                        std::vector<FieldCause>* errs) {
@@ -151,37 +114,36 @@ void ValidateResources(const Json& resources, const std::string& path,
   auto req_it = resources.find("requests");
   const Json& limits = (lim_it != resources.end() && lim_it->is_object()) ? *lim_it : kEmpty;
   const Json& requests = (req_it != resources.end() && req_it->is_object()) ? *req_it : kEmpty;
-  for (const auto& [name, q] : limits.items()) {
-    std::string fld = lim_path + "[" + name + "]";
-    auto n = QuantityNanos(q);
-    if (!n) {
-      errs->push_back(FieldInvalid(fld, q, kQuantityRegexMsg));
-    } else if (*n < 0) {
-      errs->push_back(
-          FieldInvalid(fld, CanonicalQuantity(q, *n), "must be greater than or equal to 0"));
+  // Parses one entry, reporting an unparsable or negative quantity.
+  auto parse = [errs](const std::string& fld, const Json& v, Quantity* q) {
+    std::string error;
+    if (!Quantity::FromJson(v, q, &error)) {
+      errs->push_back(FieldInvalid(fld, v, error));
+      return false;
     }
+    if (q->Sign() < 0) {
+      errs->push_back(FieldInvalid(fld, q->String(), "must be greater than or equal to 0"));
+    }
+    return true;
+  };
+  for (const auto& [name, v] : limits.items()) {
+    Quantity q;
+    parse(lim_path + "[" + name + "]", v, &q);
   }
-  for (const auto& [name, q] : requests.items()) {
-    std::string fld = req_path + "[" + name + "]";
-    auto n = QuantityNanos(q);
-    if (!n) {
-      errs->push_back(FieldInvalid(fld, q, kQuantityRegexMsg));
-      continue;
-    }
-    if (*n < 0) {
-      errs->push_back(
-          FieldInvalid(fld, CanonicalQuantity(q, *n), "must be greater than or equal to 0"));
-    }
+  for (const auto& [name, v] : requests.items()) {
+    Quantity q;
+    if (!parse(req_path + "[" + name + "]", v, &q)) continue;
     auto lim = limits.find(name);
     if (lim != limits.end()) {
-      auto l = QuantityNanos(*lim);
-      if (!l) continue;
-      if (*n != *l && !IsOvercommitAllowed(name)) {
-        errs->push_back(FieldInvalid(req_path, CanonicalQuantity(q, *n),
-                                     "must be equal to " + name + " limit"));
-      } else if (*n > *l) {
-        errs->push_back(FieldInvalid(req_path, CanonicalQuantity(q, *n),
-                                     "must be less than or equal to " + name + " limit"));
+      Quantity l;
+      std::string error;
+      if (!Quantity::FromJson(*lim, &l, &error)) continue;
+      int cmp = q.Compare(l);
+      if (cmp != 0 && !IsOvercommitAllowed(name)) {
+        errs->push_back(FieldInvalid(req_path, q.String(), "must be equal to " + name + " limit"));
+      } else if (cmp > 0) {
+        errs->push_back(
+            FieldInvalid(req_path, q.String(), "must be less than or equal to " + name + " limit"));
       }
     } else if (!IsOvercommitAllowed(name)) {
       errs->push_back(
@@ -275,77 +237,6 @@ std::vector<std::string> IsValidLabelValue(const std::string& value) {
         std::string("(") + kQualifiedNameFmt + ")?", {"MyValue", "my_value", "12345"}));
   }
   return errs;
-}
-
-std::optional<__int128> QuantityNanos(const Json& q) {
-  std::string s;
-  if (q.is_string()) {
-    s = q.get<std::string>();
-  } else if (q.is_number_integer()) {
-    s = q.dump();
-  } else if (q.is_number_float()) {
-    s = q.dump();  // shortest round-trip form, e.g. 0.1
-  } else {
-    return std::nullopt;
-  }
-  size_t i = 0;
-  bool neg = false;
-  if (i < s.size() && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
-  __int128 mant = 0;
-  int frac_digits = 0, digits = 0;
-  bool seen_dot = false, any_digit = false;
-  for (; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '.' && !seen_dot) {
-      seen_dot = true;
-    } else if (c >= '0' && c <= '9') {
-      if (digits >= 30) return std::nullopt;
-      any_digit = true;
-      if (mant != 0 || c != '0') ++digits;
-      mant = mant * 10 + (c - '0');
-      if (seen_dot) ++frac_digits;
-    } else {
-      break;
-    }
-  }
-  if (!any_digit) return std::nullopt;
-  std::string suffix = s.substr(i);
-  int exp10 = 0, bin = 0;
-  if (suffix.empty()) {
-  } else if (suffix.size() == 2 && suffix[1] == 'i') {
-    static const std::string kBin = "KMGTPE";
-    size_t p = kBin.find(suffix[0]);
-    if (p == std::string::npos) return std::nullopt;
-    bin = static_cast<int>(p) + 1;
-  } else if (suffix.size() == 1 && std::string("numkMGTPE").find(suffix[0]) != std::string::npos) {
-    static const std::string kDec = "num kMGTPE";
-    exp10 = (static_cast<int>(kDec.find(suffix[0])) - 3) * 3;
-  } else if (suffix[0] == 'e' || suffix[0] == 'E') {
-    std::string e = suffix.substr(1);
-    if (e.empty() || e.size() > 4) return std::nullopt;
-    size_t j = (e[0] == '+' || e[0] == '-') ? 1 : 0;
-    if (j == e.size()) return std::nullopt;
-    for (size_t k = j; k < e.size(); ++k) {
-      if (e[k] < '0' || e[k] > '9') return std::nullopt;
-    }
-    exp10 = std::stoi(e);
-  } else {
-    return std::nullopt;
-  }
-  int shift = 9 - frac_digits + exp10;
-  if (shift > 30 || digits + shift + bin * 4 > 36) return std::nullopt;
-  __int128 v = mant;
-  for (int k = 0; k < bin; ++k) v *= 1024;
-  if (shift >= 0) {
-    for (int k = 0; k < shift; ++k) v *= 10;
-  } else {
-    __int128 div = 1;
-    for (int k = 0; k < -shift && k < 38; ++k) div *= 10;
-    __int128 r = v / div;
-    if (v % div != 0) ++r;  // finer than 1n rounds up (away from zero)
-    v = r;
-  }
-  return neg ? -v : v;
 }
 
 std::vector<FieldCause> ValidateObjectMeta(const Json& obj, bool namespaced,

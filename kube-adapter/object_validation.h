@@ -40,10 +40,4 @@ std::vector<std::string> IsDNS1123Label(const std::string& value);
 std::vector<std::string> IsQualifiedName(const std::string& value);  // label/annotation keys
 std::vector<std::string> IsValidLabelValue(const std::string& value);
 
-// Exact value of a resource quantity ("200m", "1Gi", "1e3", or a JSON
-// number) in nano-units, rounded up like Kubernetes; nullopt when it does
-// not parse. A stop-gap for the comparisons here and in PodQosClass until
-// the shared Quantity class is used.
-std::optional<__int128> QuantityNanos(const Json& q);
-
 }  // namespace capstan::kube

@@ -81,7 +81,10 @@ TEST(JsonPatchTest, FailedTestIs422AndAtomic) {
   ASSERT_TRUE(err);
   EXPECT_EQ(err->code, 422);
   EXPECT_EQ(err->reason, "Invalid");
-  EXPECT_EQ(err->message, "testing value /spec/replicas failed: test failed");
+  EXPECT_EQ(err->message, "the server rejected our request due to an error in our request");
+  ASSERT_EQ(err->causes.size(), 1u);
+  EXPECT_EQ(err->causes[0].reason, "UnexpectedServerResponse");
+  EXPECT_EQ(err->causes[0].message, "testing value /spec/replicas failed: test failed");
   EXPECT_EQ(obj["spec"]["replicas"], 1);
 }
 
@@ -90,18 +93,18 @@ TEST(JsonPatchTest, MissingPathsReported) {
   auto err = ApplyJsonPatch(&obj, Json::parse(R"([{"op":"remove","path":"/a/zz"}])"));
   ASSERT_TRUE(err);
   EXPECT_EQ(err->code, 422);
-  EXPECT_EQ(err->message, "Unable to remove nonexistent key: zz: missing value");
+  EXPECT_EQ(err->causes[0].message, "Unable to remove nonexistent key: zz: missing value");
   err = ApplyJsonPatch(&obj, Json::parse(R"([{"op":"add","path":"/x/y","value":1}])"));
   ASSERT_TRUE(err);
-  EXPECT_EQ(err->message,
+  EXPECT_EQ(err->causes[0].message,
             "add operation does not apply: doc is missing path: \"/x/y\": missing value");
   err = ApplyJsonPatch(&obj, Json::parse(R"([{"op":"replace","path":"/a/q","value":1}])"));
   ASSERT_TRUE(err);
-  EXPECT_EQ(err->message,
+  EXPECT_EQ(err->causes[0].message,
             "replace operation does not apply: doc is missing key: /a/q: missing value");
   err = ApplyJsonPatch(&obj, Json::parse(R"([{"op":"bogus","path":"/a"}])"));
   ASSERT_TRUE(err);
-  EXPECT_EQ(err->message, "Unexpected kind: bogus");
+  EXPECT_EQ(err->causes[0].message, "Unexpected kind: bogus");
 }
 
 TEST(JsonPatchTest, NonArrayIsBadRequest) {
@@ -267,13 +270,18 @@ TEST(StrategicMergePatchTest, Errors) {
       &obj, Json::parse(R"({"spec":{"template":{"spec":{"containers":[{"image":"x"}]}}}})"),
       "Deployment");
   ASSERT_TRUE(err);
-  EXPECT_EQ(err->code, 400);
-  EXPECT_NE(err->message.find("does not contain declared merge key: name"), std::string::npos);
+  EXPECT_EQ(err->code, 500);
+  EXPECT_EQ(err->message, "map: {\"image\":\"x\"} does not contain declared merge key: name");
   EXPECT_EQ(obj, before);
   err = ApplyStrategicMergePatch(&obj, Json::parse(R"({"metadata":{"$patch":"bogus"}})"),
                                  "Deployment");
   ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, 500);
+  err = ApplyStrategicMergePatch(
+      &obj, Json::parse(R"({"metadata":{"$setElementOrder/finalizers":"x"}})"), "Deployment");
+  ASSERT_TRUE(err);
   EXPECT_EQ(err->code, 400);
+  EXPECT_EQ(obj, before);
   err = ApplyStrategicMergePatch(&obj, Json::parse("[]"), "Deployment");
   ASSERT_TRUE(err);
   EXPECT_EQ(err->code, 400);

@@ -163,20 +163,5 @@ TEST(ObjectValidationTest, UpdateImmutables) {
   EXPECT_EQ(errs[1].field, "metadata.creationTimestamp");
 }
 
-TEST(QuantityTest, Parsing) {
-  EXPECT_EQ(QuantityNanos(Json("100m")), static_cast<__int128>(100000000));
-  EXPECT_EQ(QuantityNanos(Json("0.1")), static_cast<__int128>(100000000));
-  EXPECT_EQ(QuantityNanos(Json(0.1)), static_cast<__int128>(100000000));
-  EXPECT_EQ(QuantityNanos(Json(2)), static_cast<__int128>(2000000000));
-  EXPECT_EQ(QuantityNanos(Json("1Ki")), static_cast<__int128>(1024) * 1000000000);
-  EXPECT_EQ(QuantityNanos(Json("1e3")), static_cast<__int128>(1000) * 1000000000);
-  EXPECT_EQ(QuantityNanos(Json("0.1n")), static_cast<__int128>(1));  // rounds up
-  EXPECT_EQ(QuantityNanos(Json("1Gi")), QuantityNanos(Json("1024Mi")));
-  EXPECT_FALSE(QuantityNanos(Json("abc")));
-  EXPECT_FALSE(QuantityNanos(Json("1Xi")));
-  EXPECT_FALSE(QuantityNanos(Json(".")));
-  EXPECT_FALSE(QuantityNanos(Json()));
-}
-
 }  // namespace
 }  // namespace capstan::kube
