@@ -276,23 +276,14 @@ bool IsStandardContainerResource(const std::string& k) {
 
 }  // namespace
 
-std::string AggregateErrors(const std::vector<std::string>& errors) {
-  if (errors.empty()) return "";
-  if (errors.size() == 1) return errors[0];
-  std::set<std::string> seen;
-  std::string result;
-  for (const auto& e : errors) {
-    if (!seen.insert(e).second) continue;
-    if (seen.size() > 1) result += ", ";
-    result += e;
-  }
-  return seen.size() == 1 ? result : "[" + result + "]";
-}
-
 void DefaultContainerRequestsFromLimits(Json* pod_spec) {
   for (auto [c, init] : MutableContainers(pod_spec)) {
     auto res = c->find("resources");
     if (res == c->end() || !res->is_object()) continue;
+    for (const char* which : {"limits", "requests"}) {
+      auto list = res->find(which);
+      if (list != res->end()) CanonicalizeQuantities(&*list);
+    }
     auto found = res->find("limits");
     if (found == res->end() || !found->is_object() || found->empty()) continue;
     const Json lim = *found;  // copy: inserting "requests" may move the members
@@ -311,6 +302,11 @@ void DefaultLimitRange(Json* limit_range) {
   auto limits = spec->find("limits");
   if (limits == spec->end() || !limits->is_array()) return;
   for (auto& item : *limits) {
+    if (!item.is_object()) continue;
+    for (const char* field : {"max", "min", "default", "defaultRequest", "maxLimitRequestRatio"}) {
+      auto m = item.find(field);
+      if (m != item.end()) CanonicalizeQuantities(&*m);
+    }
     if (GetString(item, "type") != "Container") continue;
     Json def =
         item.contains("default") && item["default"].is_object() ? item["default"] : Json::object();

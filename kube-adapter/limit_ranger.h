@@ -15,11 +15,14 @@ namespace capstan::kube {
 
 // Pod defaulting (SetDefaults_Pod): for every container and init container,
 // each limit without a matching request becomes the request. The server runs
-// it before admission; LimitRange outcomes depend on it.
+// it before admission; LimitRange outcomes depend on it. Valid limit/request
+// quantities are also rewritten in canonical form (`cpu: 0.1` -> "100m"), as
+// Kubernetes stores them.
 void DefaultContainerRequestsFromLimits(Json* pod_spec);
 
 // LimitRange object defaulting (SetDefaults_LimitRangeItem), on create/update:
 // for type Container, default <- max, defaultRequest <- default, then <- min.
+// Valid quantities of every item are rewritten in canonical form.
 void DefaultLimitRange(Json* limit_range);
 
 // 422 causes for a LimitRange (ValidateLimitRange); empty means valid.
@@ -39,9 +42,5 @@ std::optional<std::string> AdmitPodLimitRanges(const std::vector<Json>& limit_ra
 // PersistentVolumeClaim against spec.resources.requests.
 std::optional<std::string> AdmitPvcLimitRanges(const std::vector<Json>& limit_ranges,
                                                const Json& pvc);
-
-// Kubernetes' utilerrors.NewAggregate(...).Error(): de-duplicated, "[a, b]" when
-// more than one distinct message. Empty input gives "".
-std::string AggregateErrors(const std::vector<std::string>& errors);
 
 }  // namespace capstan::kube

@@ -341,4 +341,13 @@ Json ResourceListToJson(const ResourceList& list) {
   return out;
 }
 
+void CanonicalizeQuantities(Json* list) {
+  if (!list->is_object()) return;
+  for (auto it = list->begin(); it != list->end(); ++it) {
+    Quantity q;
+    std::string err;
+    if (!it.value().is_null() && Quantity::FromJson(it.value(), &q, &err)) it.value() = q.String();
+  }
+}
+
 }  // namespace capstan::kube

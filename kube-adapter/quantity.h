@@ -80,4 +80,9 @@ ResourceList ParseResourceList(const Json& value);
 // Renders a resource list as a JSON object of canonical strings.
 Json ResourceListToJson(const ResourceList& list);
 
+// Rewrites every valid quantity (string or number) in a JSON object as its
+// canonical string, as Kubernetes' decode/encode round trip stores it
+// (`cpu: 0.1` is served back as "100m"). Invalid entries are left for validation.
+void CanonicalizeQuantities(Json* list);
+
 }  // namespace capstan::kube

@@ -42,6 +42,14 @@ TEST(LimitRangerTest, DefaultRequestsFromLimits) {
   EXPECT_EQ(spec["containers"][1]["resources"]["requests"].dump(), R"({"cpu":"100m"})");
   EXPECT_FALSE(spec["containers"][2].contains("resources"));
   EXPECT_EQ(spec["initContainers"][0]["resources"]["requests"].dump(), R"({"memory":"64Mi"})");
+
+  // Quantities are stored canonically, numbers included.
+  Json spec2 = Pod(
+      {Container("a", {{"cpu", 0.1}}, {{"cpu", 0.5}, {"memory", "1.5Gi"}, {"bad", "x"}})})["spec"];
+  DefaultContainerRequestsFromLimits(&spec2);
+  EXPECT_EQ(
+      spec2["containers"][0]["resources"].dump(),
+      R"({"limits":{"cpu":"500m","memory":"1536Mi","bad":"x"},"requests":{"cpu":"100m","memory":"1536Mi","bad":"x"}})");
 }
 
 TEST(LimitRangerTest, DefaultLimitRangeItem) {
@@ -58,6 +66,14 @@ TEST(LimitRangerTest, DefaultLimitRangeItem) {
   EXPECT_EQ(l[2]["defaultRequest"].dump(), R"({"memory":"500Mi"})");
   EXPECT_FALSE(l[3].contains("default"));
   EXPECT_FALSE(l[3].contains("defaultRequest"));
+
+  Json numbers = LimitRange(
+      {{{"type", "Container"}, {"max", {{"cpu", 2}}}, {"defaultRequest", {{"cpu", 0.5}}}},
+       {{"type", "Pod"}, {"max", {{"memory", "1024Mi"}}}}});
+  EXPECT_EQ(
+      numbers["spec"]["limits"][0].dump(),
+      R"({"type":"Container","max":{"cpu":"2"},"defaultRequest":{"cpu":"500m"},"default":{"cpu":"2"}})");
+  EXPECT_EQ(numbers["spec"]["limits"][1]["max"]["memory"], "1Gi");
 }
 
 TEST(LimitRangerTest, MutateSetsDefaultsAndAnnotation) {

@@ -188,6 +188,10 @@ TEST(QuantityTest, ResourceLists) {
   ASSERT_EQ(l.size(), 2u);
   EXPECT_EQ(ResourceListToJson(l).dump(), R"({"cpu":"500m","memory":"1536Mi"})");
   EXPECT_TRUE(ParseResourceList(Json("x")).empty());
+
+  Json c = {{"cpu", 0.1}, {"memory", "1024Mi"}, {"pods", 3}, {"bad", "1KB"}};
+  CanonicalizeQuantities(&c);
+  EXPECT_EQ(c.dump(), R"({"cpu":"100m","memory":"1Gi","pods":"3","bad":"1KB"})");
 }
 
 }  // namespace
