@@ -1,5 +1,6 @@
 #include "kube-adapter/bootstrap_policy.h"
 
+#include <algorithm>
 #include <string>
 
 #include "kube-adapter/rbac_aggregation.h"
@@ -19,12 +20,19 @@ constexpr char kAggregateToAdmin[] = "rbac.authorization.k8s.io/aggregate-to-adm
 constexpr char kAggregateToEdit[] = "rbac.authorization.k8s.io/aggregate-to-edit";
 constexpr char kAggregateToView[] = "rbac.authorization.k8s.io/aggregate-to-view";
 
+Strings Sorted(Strings v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// Kubernetes' PolicyRuleBuilder sorts every list, so served bootstrap roles
+// list verbs, groups and resources alphabetically.
 Json Rule(const Strings& verbs, const Strings& groups, const Strings& resources) {
-  return PolicyRuleToJson(PolicyRule{verbs, groups, resources, {}, {}});
+  return PolicyRuleToJson(PolicyRule{Sorted(verbs), Sorted(groups), Sorted(resources), {}, {}});
 }
 
 Json UrlRule(const Strings& verbs, const Strings& urls) {
-  return PolicyRuleToJson(PolicyRule{verbs, {}, {}, {}, urls});
+  return PolicyRuleToJson(PolicyRule{Sorted(verbs), {}, {}, {}, Sorted(urls)});
 }
 
 Json Metadata(const std::string& name, const char* aggregate_label) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "kube-adapter/api_error.h"
+
 namespace capstan::kube {
 namespace {
 

@@ -5,6 +5,7 @@
 #include <set>
 #include <tuple>
 
+#include "kube-adapter/api_error.h"
 #include "kube-adapter/rbac_authorizer.h"
 #include "kube-adapter/request_attributes.h"
 

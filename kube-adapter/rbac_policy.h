@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kube-adapter/api_error.h"
 #include "kube-adapter/json.h"
 #include "kube-adapter/user_info.h"
 
