@@ -232,6 +232,7 @@ void DefaultStatefulSet(Json* s) {
   if (auto vcts = spec->find("volumeClaimTemplates"); vcts != spec->end() && vcts->is_array()) {
     for (auto& pvc : *vcts) {
       if (Json* pspec = Existing(&pvc, "spec")) Default(pspec, "volumeMode", "Filesystem");
+      if (Json* status = Child(&pvc, "status")) Default(status, "phase", "Pending");
     }
   }
   DefaultPodTemplate(Existing(spec, "template"));

@@ -79,11 +79,14 @@ TEST(ObjectDefaultsTest, OtherWorkloads) {
   EXPECT_EQ(rs["spec"]["replicas"], 1);
   EXPECT_EQ(rs["spec"]["template"]["spec"]["dnsPolicy"], "ClusterFirst");
 
-  Json sts = Json::parse(R"({"spec":{"template":{"spec":{"containers":[]}}}})");
+  Json sts = Json::parse(
+      R"({"spec":{"template":{"spec":{"containers":[]}},"volumeClaimTemplates":[{"spec":{}}]}})");
   ApplyDefaults("apps", "StatefulSet", &sts);
   EXPECT_EQ(sts["spec"]["podManagementPolicy"], "OrderedReady");
   EXPECT_EQ(sts["spec"]["updateStrategy"]["rollingUpdate"]["partition"], 0);
   EXPECT_EQ(sts["spec"]["revisionHistoryLimit"], 10);
+  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["volumeMode"], "Filesystem");
+  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["status"]["phase"], "Pending");
 
   Json ds = Json::parse(R"({"spec":{"template":{"spec":{}}}})");
   ApplyDefaults("apps", "DaemonSet", &ds);
