@@ -338,6 +338,13 @@ TEST(RbacAuthorizerTest, RulesReview) {
   EXPECT_EQ(e["nonResourceRules"], Json::array());
 }
 
+TEST(RbacAuthorizerTest, GoQuoting) {
+  EXPECT_EQ(GoQuote("jane"), R"("jane")");
+  EXPECT_EQ(GoQuote("a\"b\\c\n\t\x01"), R"("a\"b\\c\n\t\x01")");
+  EXPECT_EQ(GoQuoteList({}), "[]");
+  EXPECT_EQ(GoQuoteList({"system:authenticated", ""}), R"(["system:authenticated" ""])");
+}
+
 TEST(RbacAuthorizerTest, MalformedObjectsNeverThrowOrGrant) {
   RbacPolicy p;
   p.cluster_roles = {J(R"({"metadata":{"name":"r"},"rules":"nope"})"), J("42")};

@@ -237,6 +237,20 @@ TEST(RbacEscalationTest, Bindings) {
   EXPECT_TRUE(CheckBindingEscalation(p, User("alice"), "dev", updated, &old).has_value());
 }
 
+TEST(RbacEscalationTest, EscalateByNameOnlyOnUpdate) {
+  RbacPolicy p = Policy();
+  p.cluster_roles.push_back(J(R"({"metadata":{"name":"escalate-x"},"rules":[
+      {"apiGroups":["rbac.authorization.k8s.io"],"resources":["roles"],"verbs":["escalate"],"resourceNames":["x"]}]})"));
+  p.role_bindings.push_back(
+      J(R"({"metadata":{"name":"n","namespace":"dev"},"subjects":[{"kind":"User","name":"nina"}],
+            "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"escalate-x"}})"));
+  Json role = Role(R"([{"apiGroups":[""],"resources":["secrets"],"verbs":["get"]}])");
+  // Create has no request name, so a named escalate grant does not apply.
+  EXPECT_TRUE(CheckRoleEscalation(p, User("nina"), "dev", "roles", role).has_value());
+  Json old = Role("[]");
+  EXPECT_FALSE(CheckRoleEscalation(p, User("nina"), "dev", "roles", role, &old).has_value());
+}
+
 TEST(RbacEscalationTest, CoversTable) {
   struct Case {
     const char* owner;
