@@ -8,15 +8,13 @@
 #include "api/auth_service.h"
 #include "api/cluster_service.h"
 #include "api/kv_service.h"
-#include "api/propose_and_reply.h"
 #include "api/lease_service.h"
 #include "api/maintenance_service.h"
+#include "api/propose_and_reply.h"
 #include "api/watch_service.h"  // watch hub (issue 3)
 
 namespace capstan::api {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanServer>* out) {
   std::unique_ptr<CapstanServer> srv(new CapstanServer());
@@ -60,16 +58,15 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
   std::vector<int> ports(config.listen_client_urls.size(), 0);
   for (size_t i = 0; i < config.listen_client_urls.size(); ++i) {
     const Url& u = config.listen_client_urls[i];
-    if (u.IsTls()) return Status::InvalidArgument("TLS client URLs are not supported yet: " + u.ToString());
+    if (u.IsTls())
+      return Status::InvalidArgument("TLS client URLs are not supported yet: " + u.ToString());
     builder.AddListeningPort(u.GrpcListenAddress(), grpc::InsecureServerCredentials(), &ports[i]);
   }
   for (auto& svc : srv->services_) builder.RegisterService(svc.get());
   // The etcd-visible limit is checked per request (CheckReceivedSize); this
   // one only bounds memory.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(
-      std::min<uint64_t>(std::max<uint64_t>(4 * (config.max_request_bytes + kGrpcOverheadBytes),
-                                            64 << 20),
-                         INT_MAX)));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(
+      std::max<uint64_t>(4 * (config.max_request_bytes + kGrpcOverheadBytes), 64 << 20), INT_MAX)));
   builder.SetMaxSendMessageSize(INT_MAX);
   // Clients keep connections open with pings, as they do against etcd.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
@@ -89,6 +86,25 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
     s = HttpEndpoints::Start(core, addresses, &srv->http_);
     if (!s.ok()) return s;
   }
+  if (!config.kube_apiserver_url.empty()) {
+    // The Kubernetes layer is a client of our own etcd API, like kube-apiserver.
+    kube::KubeApiServerOptions ko;
+    ko.url = config.kube_apiserver_url;
+    const Url& c = config.listen_client_urls.front();
+    std::string host = c.host;
+    if (host.empty() || host == "0.0.0.0" || host == "::" || host == "localhost")
+      host = "127.0.0.1";
+    ko.store_target = c.IsUnix() ? "unix:" + c.host
+                                 : (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
+                                       ":" + std::to_string(ports[0]);
+    ko.data_dir = config.data_dir;
+    ko.cert_file = config.kube_cert_file;
+    ko.key_file = config.kube_key_file;
+    std::string error;
+    if (!kube::KubeApiServer::Start(ko, &srv->kube_, &error)) return Status::InvalidArgument(error);
+    spdlog::info("serving the Kubernetes API on {} (kubeconfig {}/kube/admin.kubeconfig)",
+                 config.kube_apiserver_url, config.data_dir);
+  }
   *out = std::move(srv);
   return Status::OK();
 }
@@ -96,6 +112,10 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
 CapstanServer::~CapstanServer() { Shutdown(); }
 
 void CapstanServer::Shutdown() {
+  if (kube_) {
+    kube_->Stop();
+    kube_.reset();
+  }
   if (http_) {
     http_->Stop();
     http_.reset();

@@ -10,6 +10,7 @@
 #include "api/etcd_server.h"
 #include "api/http_endpoints.h"
 #include "api/server_config.h"
+#include "kube-adapter/kube_api_server.h"
 
 namespace capstan::api {
 
@@ -30,6 +31,7 @@ class CapstanServer {
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpEndpoints> http_;  // --listen-metrics-urls
+  std::unique_ptr<kube::KubeApiServer> kube_;  // --kube-apiserver-url
 };
 
 }  // namespace capstan::api

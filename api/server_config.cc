@@ -686,7 +686,7 @@ const FlagDef kFlags[] = {
      }},
 
     {"kube-apiserver-url", false, kCapstan, "",
-     "URL of the Kubernetes API server that Capstan's kube adapter works with.",
+     "Serve the Kubernetes API (kube-adapter) on this https URL, e.g. https://127.0.0.1:6443.",
      [](ParseState& s, std::string_view v) { return SetString(&s.cfg->kube_apiserver_url, v); }},
     {"kube-cert-file", false, kCapstan, "", "Path to the kube adapter's TLS cert file.",
      [](ParseState& s, std::string_view v) { return SetString(&s.cfg->kube_cert_file, v); }},

@@ -1,5 +1,7 @@
 #include "kube-adapter/api_error.h"
 
+#include <set>
+
 namespace capstan::kube {
 namespace {
 
@@ -106,9 +108,9 @@ ApiError ApiError::Invalid(const std::string& group, const std::string& kind,
     }
     body += "]";
   }
-  ApiError e = WithDetails(
-      Make(422, "Invalid", qualified + " " + Quote(name) + " is invalid: " + body), group, kind,
-      name);
+  ApiError e =
+      WithDetails(Make(422, "Invalid", qualified + " " + Quote(name) + " is invalid: " + body),
+                  group, kind, name);
   e.causes = std::move(causes);
   return e;
 }
@@ -148,6 +150,19 @@ ApiError ApiError::UnsupportedMediaType(const std::string& message) {
 
 ApiError ApiError::InternalError(const std::string& message) {
   return Make(500, "InternalError", "Internal error occurred: " + message);
+}
+
+std::string AggregateErrors(const std::vector<std::string>& errors) {
+  if (errors.empty()) return "";
+  if (errors.size() == 1) return errors[0];
+  std::set<std::string> seen;
+  std::string out;
+  for (const auto& e : errors) {
+    if (!seen.insert(e).second) continue;
+    if (seen.size() > 1) out += ", ";
+    out += e;
+  }
+  return seen.size() == 1 ? out : "[" + out + "]";
 }
 
 FieldCause FieldInvalid(const std::string& field, const Json& value, const std::string& detail) {

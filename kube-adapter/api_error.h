@@ -59,6 +59,10 @@ struct ApiError {
   static ApiError InternalError(const std::string& message);
 };
 
+// Kubernetes' utilerrors.NewAggregate(...).Error(): one error as is, several
+// de-duplicated and written "[e1, e2]".
+std::string AggregateErrors(const std::vector<std::string>& errors);
+
 // Field cause helpers (Kubernetes' field.ErrorList wording).
 FieldCause FieldInvalid(const std::string& field, const Json& value, const std::string& detail);
 FieldCause FieldRequired(const std::string& field, const std::string& detail);
