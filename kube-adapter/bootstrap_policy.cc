@@ -92,10 +92,11 @@ std::vector<Json> UnaggregatedRoles() {
       Json::array(
           {UrlRule({"get"}, {"/livez", "/readyz", "/healthz", "/version", "/version/", "/openapi",
                              "/openapi/*", "/api", "/api/*", "/apis", "/apis/*"})})));
-  roles.push_back(
-      ClusterRole("system:basic-user", nullptr,
-                  Json::array({Rule({"create"}, {"authorization.k8s.io"},
-                                    {"selfsubjectaccessreviews", "selfsubjectrulesreviews"})})));
+  roles.push_back(ClusterRole(
+      "system:basic-user", nullptr,
+      Json::array({Rule({"create"}, {"authorization.k8s.io"},
+                        {"selfsubjectaccessreviews", "selfsubjectrulesreviews"}),
+                   Rule({"create"}, {"authentication.k8s.io"}, {"selfsubjectreviews"})})));
   roles.push_back(ClusterRole(
       "system:public-info-viewer", nullptr,
       Json::array({UrlRule({"get"}, {"/livez", "/readyz", "/healthz", "/version", "/version/"})})));

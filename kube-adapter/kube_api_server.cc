@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "kube-adapter/field_selector.h"
+#include "kube-adapter/kube_protobuf.h"
 #include "kube-adapter/label_selector.h"
 #include "kube-adapter/rbac_authorizer.h"
 #include "kube-adapter/rbac_escalation.h"
@@ -381,13 +382,8 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
   Json out;
   std::optional<ApiError> err;
   auto body_json = [&](Json* j) -> std::optional<ApiError> {
-    const std::string ct = req.Header("content-type");
-    if (ct.rfind("application/vnd.kubernetes.protobuf", 0) == 0) {
-      return ApiError::UnsupportedMediaType(
-          "the body of the request was in an unknown format - "
-          "accepted media types include: application/json, "
-          "application/yaml");
-    }
+    // kubectl 1.2x+ sends typed `create` bodies as Kubernetes protobuf.
+    if (IsKubeProtobuf(req.Header("content-type"))) return DecodeKubeProtobuf(req.body, j);
     *j = Json::parse(req.body, nullptr, false);
     if (j->is_discarded() || !j->is_object()) {
       return ApiError::BadRequest("the object provided is unrecognized (must be of type " +
@@ -395,6 +391,22 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
     }
     return std::nullopt;
   };
+
+  // ---- `kubectl auth whoami`
+  if (info->group == "authentication.k8s.io") {
+    if (verb != "create") {
+      return SendError(w, ApiError::MethodNotSupported(pi.group, pi.resource, verb));
+    }
+    Json groups = Json::array();
+    for (const auto& g : user.groups) groups.push_back(g);
+    Json ui = Json{{"username", user.name}, {"groups", groups}};
+    if (!user.uid.empty()) ui["uid"] = user.uid;
+    return SendJson(w, 201,
+                    Json{{"kind", "SelfSubjectReview"},
+                         {"apiVersion", "authentication.k8s.io/v1"},
+                         {"metadata", Json{{"creationTimestamp", nullptr}}},
+                         {"status", Json{{"userInfo", ui}}}});
+  }
 
   // ---- authorization reviews: answered, never stored
   if (info->group == "authorization.k8s.io") {
@@ -451,6 +463,15 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
   }
 
   const std::string& sub = pi.subresource;
+  if (info->group.empty() && info->resource == "serviceaccounts" && sub == "token") {
+    if (verb != "create") {
+      return SendError(w, ApiError::MethodNotSupported(pi.group, "serviceaccounts/token", verb));
+    }
+    Json tr;
+    if (auto e = body_json(&tr)) return SendError(w, *e);
+    if (auto e = registry_->IssueServiceAccountToken(ns, pi.name, &tr)) return SendError(w, *e);
+    return SendJson(w, 201, tr);
+  }
   if (!sub.empty() && sub != "status" && sub != "scale" && sub != "log") {
     return SendError(w, ApiError::MethodNotSupported(pi.group, pi.resource + "/" + sub, verb));
   }

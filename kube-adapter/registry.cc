@@ -511,9 +511,7 @@ std::optional<ApiError> Registry::Create(const ResourceInfo& r, const std::strin
              {"acceptedNames", names},
              {"storedVersions", stored_versions}};
   }
-  if (r.resource == "serviceaccounts" && r.group.empty()) {
-    // The token Secret is written in the same Txn as the account.
-  }
+  if (r.resource == "services" && r.group.empty()) AllocateServiceAddresses(&obj);
   if (dry_run) {
     *out = obj;
     return std::nullopt;
@@ -565,6 +563,58 @@ std::optional<ApiError> Registry::CreateServiceAccountToken(const std::string& n
   (*sa)["secrets"] = list;
   std::lock_guard l(token_mu_);
   token_index_[token] = {ns, secret_name};
+  return std::nullopt;
+}
+
+std::optional<ApiError> Registry::IssueServiceAccountToken(const std::string& ns,
+                                                           const std::string& sa_name, Json* tr) {
+  StoredObject sa;
+  bool found = false;
+  if (auto e = store_->Get("/registry/serviceaccounts/" + ns + "/" + sa_name, &sa, &found))
+    return e;
+  if (!found) return ApiError::NotFound("", "serviceaccounts", sa_name);
+  // Reuse the account's token Secret (made when the account was created).
+  std::string token;
+  auto secrets = catalog_->Find("", "v1", "secrets");
+  std::vector<StoredObject> raw;
+  if (auto e = ListRaw(*secrets, ns, &raw)) return e;
+  for (auto& s : raw) {
+    const Json ann = s.object["metadata"].value("annotations", Json::object());
+    if (Str(s.object, "type") == kSaTokenType &&
+        Str(ann, "kubernetes.io/service-account.name") == sa_name && s.object.contains("data")) {
+      token = Base64Decode(Str(s.object["data"], "token"));
+      if (!token.empty()) break;
+    }
+  }
+  if (token.empty()) {
+    Json sa_obj = sa.object;
+    if (auto e = CreateServiceAccountToken(ns, &sa_obj)) return e;
+    auto sa_info = catalog_->Find("", "v1", "serviceaccounts");
+    Commit(*sa_info, ns, sa_name, sa.mod_revision, &sa.object, &sa_obj, {}, nullptr);
+    return IssueServiceAccountToken(ns, sa_name, tr);
+  }
+  int64_t seconds = 3600;
+  if (tr->contains("spec") && (*tr)["spec"].is_object() &&
+      (*tr)["spec"].contains("expirationSeconds") &&
+      (*tr)["spec"]["expirationSeconds"].is_number_integer()) {
+    seconds = (*tr)["spec"]["expirationSeconds"].get<int64_t>();
+  }
+  std::time_t t = std::time(nullptr) + seconds;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  (*tr)["apiVersion"] = "authentication.k8s.io/v1";
+  (*tr)["kind"] = "TokenRequest";
+  Json meta = Json{{"name", sa_name}, {"namespace", ns}, {"creationTimestamp", NowRfc3339()}};
+  (*tr)["metadata"] = meta;
+  Json spec = tr->value("spec", Json::object());
+  if (!spec.is_object()) spec = Json::object();
+  if (!spec.contains("audiences"))
+    spec["audiences"] = Json::array({"https://kubernetes.default.svc.cluster.local"});
+  spec["expirationSeconds"] = seconds;
+  (*tr)["spec"] = spec;
+  (*tr)["status"] = Json{{"token", token}, {"expirationTimestamp", buf}};
   return std::nullopt;
 }
 
@@ -758,6 +808,32 @@ std::optional<ApiError> Registry::Patch(const ResourceInfo& r, const std::string
     return e;
   }
   return ApiError::ConflictModified(r.group, r.resource, name);
+}
+
+void Registry::AllocateServiceAddresses(Json* svc) {
+  // kube-apiserver's allocators, minus the bookkeeping: a random address of
+  // 10.96.0.0/12 and node ports of 30000-32767 (no kube-proxy uses them here).
+  Json& spec = (*svc)["spec"];
+  if (!spec.is_object()) return;
+  const std::string type = Str(spec, "type");
+  if (type == "ExternalName") return;
+  if (Str(spec, "clusterIP").empty()) {
+    unsigned char b[3];
+    RAND_bytes(b, sizeof b);
+    std::string ip = "10." + std::to_string(96 + (b[0] & 15)) + "." + std::to_string(b[1]) + "." +
+                     std::to_string(1 + b[2] % 254);
+    spec["clusterIP"] = ip;
+    spec["clusterIPs"] = Json::array({ip});
+  }
+  if ((type == "NodePort" || type == "LoadBalancer") && spec.contains("ports") &&
+      spec["ports"].is_array()) {
+    for (auto& p : spec["ports"]) {
+      if (!p.is_object() || p.contains("nodePort")) continue;
+      unsigned char b[2];
+      RAND_bytes(b, sizeof b);
+      p["nodePort"] = 30000 + ((b[0] << 8) | b[1]) % 2768;
+    }
+  }
 }
 
 Json Registry::ToScale(const ResourceInfo& r, const Json& obj) {

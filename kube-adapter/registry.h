@@ -81,6 +81,11 @@ class Registry {
   void Watch(const ResourceInfo& r, const std::string& ns, const ListOptions& o,
              const std::string& table_version, HttpResponder& w);
 
+  // serviceaccounts/<name>/token (TokenRequest, `kubectl create token`): the
+  // account's token, valid while the account and its token Secret live.
+  std::optional<ApiError> IssueServiceAccountToken(const std::string& ns, const std::string& sa,
+                                                   Json* token_request);
+
   // The RBAC objects, read in one consistent Txn.
   std::optional<ApiError> LoadPolicy(RbacPolicy* p);
   // Authentication of a ServiceAccount token: the user it stands for.
@@ -113,6 +118,7 @@ class Registry {
   std::optional<ApiError> RefreshCustomResources();
   std::optional<ApiError> DeleteNamespaceContents(const std::string& ns);
   Json ToScale(const ResourceInfo& r, const Json& obj);
+  static void AllocateServiceAddresses(Json* svc);
 
   StoreClient* const store_;
   ResourceCatalog* const catalog_;

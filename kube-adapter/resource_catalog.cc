@@ -103,10 +103,16 @@ std::vector<ResourceInfo> Builtins() {
     x.storage_prefix.clear();
     r.push_back(std::move(x));
   }
+  auto whoami =
+      R("authentication.k8s.io", "v1", "selfsubjectreviews", "", "SelfSubjectReview", false);
+  whoami.storage_prefix.clear();
+  r.push_back(std::move(whoami));
   return r;
 }
 
-bool IsReview(const ResourceInfo& r) { return r.group == "authorization.k8s.io"; }
+bool IsReview(const ResourceInfo& r) {
+  return r.group == "authorization.k8s.io" || r.group == "authentication.k8s.io";
+}
 
 Json ResourceEntry(const ResourceInfo& r) {
   Json j = Json::object();

@@ -47,9 +47,7 @@ def kubectls():
     out = [("1.20", kubectl_120())]
     if os.path.exists(KUBECTL_132):
         out.append(("1.32", KUBECTL_132))
-    # e.g. "1.20" to run one. kubectl 1.32 sends protobuf bodies for typed
-    # `create` subcommands; until the server decodes them it is opt-in.
-    only = os.environ.get("KUBECTL_VERSIONS", "1.20")
+    only = os.environ.get("KUBECTL_VERSIONS")  # e.g. "1.20" to run one
     if only:
         out = [o for o in out if o[0] in only.split(",")]
     return out

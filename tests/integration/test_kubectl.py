@@ -424,6 +424,16 @@ def test_serviceaccount_token_with_curl():
              "--serviceaccount=sa-demo:viewer"), "binding")
         code, body = s.request("GET", "/api/v1/namespaces/sa-demo/pods", token=token)
         check(code == 200 and body["kind"] == "PodList", "200 after the grant", code, body)
+        # TokenRequest (`kubectl create token`) hands out a token of the account.
+        code, tr = s.request("POST", "/api/v1/namespaces/sa-demo/serviceaccounts/viewer/token",
+                             {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                              "spec": {}})
+        check(code == 201 and tr["status"]["token"], "token request", code, tr)
+        code, who = s.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                              {"apiVersion": "authentication.k8s.io/v1",
+                               "kind": "SelfSubjectReview"}, token=tr["status"]["token"])
+        check(code == 201 and who["status"]["userInfo"]["username"] ==
+              "system:serviceaccount:sa-demo:viewer", "whoami", code, who)
         code, body = s.request("GET", "/api/v1/namespaces/sa-demo/pods", token="bogus")
         check(code == 401 and body["reason"] == "Unauthorized", "bad token is 401", code, body)
         code, body = s.request("GET", "/api/v1/namespaces/sa-demo/pods", token="")
