@@ -495,9 +495,8 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
                              "scale");
       out = scale;
     } else if (!err && table) {
-      out = ToTable(info->group, info->kind, {out}, out["metadata"].value("resourceVersion", ""),
-                    "", -1, std::chrono::system_clock::now());
-      SetTableVersion(table_version, &out);
+      out = ResourceTable(*info, {out}, out["metadata"].value("resourceVersion", ""), "", -1,
+                          table_version);
     }
     if (err) return SendError(w, *err);
     return SendJson(w, 200, out);
@@ -506,9 +505,8 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
     ListResult l;
     if (auto e = registry_->List(*info, ns, lo, &l)) return SendError(w, *e);
     if (table) {
-      out = ToTable(info->group, info->kind, l.items, std::to_string(l.revision), l.continue_token,
-                    l.remaining, std::chrono::system_clock::now());
-      SetTableVersion(table_version, &out);
+      out = ResourceTable(*info, l.items, std::to_string(l.revision), l.continue_token, l.remaining,
+                          table_version);
       return SendJson(w, 200, out);
     }
     out = Json::object();

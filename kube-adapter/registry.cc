@@ -112,6 +112,18 @@ std::string Base64Decode(const std::string& s) {
   return out;
 }
 
+Json ResourceTable(const ResourceInfo& r, const std::vector<Json>& objects,
+                   const std::string& resource_version, const std::string& continue_token,
+                   int64_t remaining, const std::string& table_version) {
+  const auto now = std::chrono::system_clock::now();
+  Json t = r.custom ? ToTableWithColumns(r.printer_columns, objects, resource_version,
+                                         continue_token, remaining, now)
+                    : ToTable(r.group, r.kind, objects, resource_version, continue_token,
+                              remaining, now);
+  SetTableVersion(table_version.empty() ? "v1" : table_version, &t);
+  return t;
+}
+
 std::string NewUid() {
   unsigned char b[16];
   RAND_bytes(b, sizeof b);
@@ -1014,9 +1026,7 @@ void Registry::Watch(const ResourceInfo& r, const std::string& ns, const ListOpt
     Json ev = Json::object();
     ev["type"] = type;
     if (!table_version.empty() && std::string(type) != "ERROR" && std::string(type) != "BOOKMARK") {
-      Json t = ToTable(r.group, r.kind, {obj}, MetaStr(obj, "resourceVersion"), "", -1,
-                       std::chrono::system_clock::now());
-      SetTableVersion(table_version, &t);
+      Json t = ResourceTable(r, {obj}, MetaStr(obj, "resourceVersion"), "", -1, table_version);
       ev["object"] = std::move(t);
     } else {
       ev["object"] = obj;

@@ -128,6 +128,12 @@ class Registry {
   std::map<std::string, std::pair<std::string, std::string>> token_index_;  // token -> (ns, secret)
 };
 
+// The Table `kubectl get` shows for objects of `r` (a CRD's printer columns
+// for custom resources), in meta.k8s.io/<table_version>.
+Json ResourceTable(const ResourceInfo& r, const std::vector<Json>& objects,
+                   const std::string& resource_version, const std::string& continue_token,
+                   int64_t remaining, const std::string& table_version);
+
 // Fresh UUIDv4.
 std::string NewUid();
 // RFC 3339 UTC, seconds.

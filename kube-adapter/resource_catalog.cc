@@ -206,6 +206,9 @@ std::vector<ResourceInfo> ResourceCatalog::FromCrd(const Json& crd) {
     }
     r.storage_prefix = "/registry/" + group + "/" + r.resource;
     r.custom = true;
+    if (v.contains("additionalPrinterColumns") && v["additionalPrinterColumns"].is_array()) {
+      r.printer_columns = v["additionalPrinterColumns"];
+    }
     if (!r.version.empty() && !r.resource.empty() && !r.kind.empty()) out.push_back(std::move(r));
   }
   return out;

@@ -25,6 +25,7 @@ struct ResourceInfo {
   // Where objects live: <prefix>/<ns>/<name> or <prefix>/<name>.
   std::string storage_prefix;
   bool custom = false;  // served for a CRD
+  Json printer_columns = Json::array();  // a CRD version's additionalPrinterColumns
   // Name rule of object validation: dns1123-subdomain, dns1123-label, path-segment.
   std::string name_rule = "dns1123-subdomain";
 
