@@ -118,8 +118,8 @@ Json ResourceTable(const ResourceInfo& r, const std::vector<Json>& objects,
   const auto now = std::chrono::system_clock::now();
   Json t = r.custom ? ToTableWithColumns(r.printer_columns, objects, resource_version,
                                          continue_token, remaining, now)
-                    : ToTable(r.group, r.kind, objects, resource_version, continue_token,
-                              remaining, now);
+                    : ToTable(r.group, r.kind, objects, resource_version, continue_token, remaining,
+                              now);
   SetTableVersion(table_version.empty() ? "v1" : table_version, &t);
   return t;
 }
@@ -256,6 +256,10 @@ std::optional<ApiError> Registry::Commit(const ResourceInfo& r, const std::strin
                                          std::vector<std::pair<std::string, std::string>> extra,
                                          int64_t* revision) {
   const std::string key = r.Key(ns, name);
+  // Writes that charge a quota are serialized per namespace inside this
+  // process, so concurrent creates queue instead of losing CAS rounds; the
+  // Txn's compares still guard against writers in other processes.
+  std::unique_lock<std::mutex> quota_lock;
   for (int attempt = 0; attempt < kMaxCasRetries; ++attempt) {
     etcdserverpb::TxnRequest txn;
     auto* c = txn.add_compare();
@@ -276,6 +280,11 @@ std::optional<ApiError> Registry::Commit(const ResourceInfo& r, const std::strin
       qr = &*quota_info;
       std::vector<StoredObject> raw;
       if (auto e = ListRaw(*qr, ns, &raw)) return e;
+      if (!raw.empty() && !quota_lock.owns_lock()) {
+        quota_lock = std::unique_lock<std::mutex>(*NamespaceLock(ns));
+        --attempt;
+        continue;  // re-read the quotas under the lock
+      }
       if (!raw.empty()) {
         std::vector<Json> quotas;
         for (auto& q : raw) quotas.push_back(q.object);
@@ -339,6 +348,13 @@ std::optional<ApiError> Registry::Commit(const ResourceInfo& r, const std::strin
   }
   return ApiError::Conflict(r.group, r.resource, name,
                             "too many concurrent changes to the resource quota; please try again");
+}
+
+std::shared_ptr<std::mutex> Registry::NamespaceLock(const std::string& ns) {
+  std::lock_guard l(ns_locks_mu_);
+  auto& m = ns_locks_[ns];
+  if (!m) m = std::make_shared<std::mutex>();
+  return m;
 }
 
 std::optional<ApiError> Registry::Admit(const ResourceInfo& r, const std::string& ns,

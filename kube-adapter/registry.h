@@ -124,6 +124,10 @@ class Registry {
   ResourceCatalog* const catalog_;
   const std::string ca_pem_;
   std::atomic<bool> stopping_{false};
+  std::shared_ptr<std::mutex> NamespaceLock(const std::string& ns);
+
+  std::mutex ns_locks_mu_;
+  std::map<std::string, std::shared_ptr<std::mutex>> ns_locks_;
   std::mutex token_mu_;
   std::map<std::string, std::pair<std::string, std::string>> token_index_;  // token -> (ns, secret)
 };
