@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <climits>
+#include <fstream>
+#include <sstream>
 
 #include "api/auth_service.h"
 #include "api/cluster_service.h"
@@ -14,6 +16,45 @@
 #include "api/watch_service.h"  // watch hub (issue 3)
 
 namespace capstan::api {
+namespace {
+
+bool ReadWholeFile(const std::string& path, std::string* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+// gRPC server credentials for https client URLs (etcd's --cert-file,
+// --key-file, --trusted-ca-file, --client-cert-auth).
+Status ClientTlsCredentials(const ServerConfig::TlsFiles& t,
+                            std::shared_ptr<grpc::ServerCredentials>* out) {
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  if (!ReadWholeFile(t.cert_file, &pair.cert_chain)) {
+    return Status::InvalidArgument("open " + t.cert_file + ": no such file or directory");
+  }
+  if (!ReadWholeFile(t.key_file, &pair.private_key)) {
+    return Status::InvalidArgument("open " + t.key_file + ": no such file or directory");
+  }
+  grpc::SslServerCredentialsOptions o;
+  o.pem_key_cert_pairs.push_back(pair);
+  if (!t.trusted_ca_file.empty() && !ReadWholeFile(t.trusted_ca_file, &o.pem_root_certs)) {
+    return Status::InvalidArgument("open " + t.trusted_ca_file + ": no such file or directory");
+  }
+  if (t.client_cert_auth) {
+    o.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  } else if (!o.pem_root_certs.empty()) {
+    o.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  } else {
+    o.client_certificate_request = GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE;
+  }
+  *out = grpc::SslServerCredentials(o);
+  return Status::OK();
+}
+
+}  // namespace
 namespace {}  // namespace
 
 Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanServer>* out) {
@@ -58,9 +99,12 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
   std::vector<int> ports(config.listen_client_urls.size(), 0);
   for (size_t i = 0; i < config.listen_client_urls.size(); ++i) {
     const Url& u = config.listen_client_urls[i];
-    if (u.IsTls())
-      return Status::InvalidArgument("TLS client URLs are not supported yet: " + u.ToString());
-    builder.AddListeningPort(u.GrpcListenAddress(), grpc::InsecureServerCredentials(), &ports[i]);
+    std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+    if (u.IsTls()) {
+      s = ClientTlsCredentials(config.client_tls, &creds);
+      if (!s.ok()) return s;
+    }
+    builder.AddListeningPort(u.GrpcListenAddress(), creds, &ports[i]);
   }
   for (auto& svc : srv->services_) builder.RegisterService(svc.get());
   // The etcd-visible limit is checked per request (CheckReceivedSize); this
@@ -98,6 +142,20 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
                                  : (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
                                        ":" + std::to_string(ports[0]);
     ko.data_dir = config.data_dir;
+    if (c.IsTls()) {
+      // The adapter dials our TLS listener with the member's own pair.
+      std::string ca, cert, key;
+      const auto& t = config.client_tls;
+      if (!ReadWholeFile(t.trusted_ca_file.empty() ? t.cert_file : t.trusted_ca_file, &ca) ||
+          !ReadWholeFile(t.cert_file, &cert) || !ReadWholeFile(t.key_file, &key)) {
+        return Status::InvalidArgument("cannot read the client TLS files for the kube adapter");
+      }
+      grpc::SslCredentialsOptions o;
+      o.pem_root_certs = ca;
+      o.pem_cert_chain = cert;
+      o.pem_private_key = key;
+      ko.store_credentials = grpc::SslCredentials(o);
+    }
     ko.cert_file = config.kube_cert_file;
     ko.key_file = config.kube_key_file;
     std::string error;

@@ -573,6 +573,7 @@ constexpr char kProfiling[] = "Profiling and Monitoring";
 constexpr char kLogging[] = "Logging";
 constexpr char kExperimental[] = "Experimental feature (accepted for compatibility, no effect yet)";
 constexpr char kCapstan[] = "Capstan";
+constexpr char kSecurity[] = "Security";
 
 // In --help order. Help texts are etcd's, so `--help` reads like etcd's.
 const FlagDef kFlags[] = {
@@ -683,6 +684,31 @@ const FlagDef kFlags[] = {
      "Duration of periodical watch progress notification.",
      [](ParseState& s, std::string_view v) {
        return SetDuration(&s.cfg->experimental_watch_progress_notify_interval, v);
+     }},
+
+    {"cert-file", false, kSecurity, "", "Path to the client server TLS cert file.",
+     [](ParseState& s, std::string_view v) { return SetString(&s.cfg->client_tls.cert_file, v); }},
+    {"key-file", false, kSecurity, "", "Path to the client server TLS key file.",
+     [](ParseState& s, std::string_view v) { return SetString(&s.cfg->client_tls.key_file, v); }},
+    {"client-cert-auth", true, kSecurity, "false", "Enable client cert authentication.",
+     [](ParseState& s, std::string_view v) {
+       return SetBool(&s.cfg->client_tls.client_cert_auth, v);
+     }},
+    {"trusted-ca-file", false, kSecurity, "", "Path to the client server TLS trusted CA file.",
+     [](ParseState& s, std::string_view v) {
+       return SetString(&s.cfg->client_tls.trusted_ca_file, v);
+     }},
+    {"peer-cert-file", false, kSecurity, "", "Path to the peer server TLS cert file.",
+     [](ParseState& s, std::string_view v) { return SetString(&s.cfg->peer_tls.cert_file, v); }},
+    {"peer-key-file", false, kSecurity, "", "Path to the peer server TLS key file.",
+     [](ParseState& s, std::string_view v) { return SetString(&s.cfg->peer_tls.key_file, v); }},
+    {"peer-client-cert-auth", true, kSecurity, "false", "Enable peer client cert authentication.",
+     [](ParseState& s, std::string_view v) {
+       return SetBool(&s.cfg->peer_tls.client_cert_auth, v);
+     }},
+    {"peer-trusted-ca-file", false, kSecurity, "", "Path to the peer server TLS trusted CA file.",
+     [](ParseState& s, std::string_view v) {
+       return SetString(&s.cfg->peer_tls.trusted_ca_file, v);
      }},
 
     {"kube-apiserver-url", false, kCapstan, "",
@@ -891,6 +917,20 @@ Status Validate(const ParseState& st) {
   }
   if (st.auto_compaction_mode != "periodic" && st.auto_compaction_mode != "revision") {
     return VerifyError("unknown auto-compaction-mode " + GoQuote(st.auto_compaction_mode));
+  }
+  for (const Url& u : cfg.listen_client_urls) {
+    if (u.IsTls() && (cfg.client_tls.cert_file.empty() || cfg.client_tls.key_file.empty())) {
+      return Fatal("TLS key/cert (--cert-file, --key-file) must be provided for client url " +
+                   u.ToString() + " with HTTPS scheme");
+    }
+  }
+  for (const Url& u : cfg.listen_peer_urls) {
+    if (u.IsTls() && (cfg.peer_tls.cert_file.empty() || cfg.peer_tls.key_file.empty())) {
+      return Fatal(
+          "TLS key/cert (--peer-cert-file, --peer-key-file) must be provided for peer "
+          "url " +
+          u.ToString() + " with HTTPS scheme");
+    }
   }
   if (cfg.lease_revoke_rate <= 0) {
     return VerifyError("--lease-revoke-rate must be >0 (set to " +

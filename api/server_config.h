@@ -138,6 +138,17 @@ struct ServerConfig {
   bool experimental_compact_hash_check_enabled = false;
   std::chrono::nanoseconds experimental_watch_progress_notify_interval{std::chrono::minutes(10)};
 
+  // Security (etcd's flags of the same names).
+  struct TlsFiles {
+    std::string cert_file;
+    std::string key_file;
+    std::string trusted_ca_file;
+    bool client_cert_auth = false;  // require and verify client certificates
+    bool Empty() const { return cert_file.empty() && key_file.empty(); }
+  };
+  TlsFiles client_tls;  // --cert-file, --key-file, --trusted-ca-file, --client-cert-auth
+  TlsFiles peer_tls;    // --peer-cert-file, --peer-key-file, --peer-trusted-ca-file, ...
+
   // Capstan-only.
   std::string kube_apiserver_url;
   std::string kube_cert_file;

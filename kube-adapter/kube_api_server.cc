@@ -109,7 +109,7 @@ bool KubeApiServer::Start(const KubeApiServerOptions& options, std::unique_ptr<K
                                host, &s->credentials_, error)) {
     return false;
   }
-  s->store_ = std::make_unique<StoreClient>(options.store_target);
+  s->store_ = std::make_unique<StoreClient>(options.store_target, options.store_credentials);
   s->registry_ = std::make_unique<Registry>(s->store_.get(), &s->catalog_, s->credentials_.ca_pem);
   // The store may still be electing a leader: retry bootstrap for a while.
   std::optional<ApiError> be;

@@ -18,8 +18,10 @@ namespace capstan::kube {
 struct KubeApiServerOptions {
   std::string url;           // https://host:port
   std::string store_target;  // the etcd v3 endpoint to use, e.g. "127.0.0.1:2379"
-  std::string data_dir;      // credentials and admin.kubeconfig go to <data_dir>/kube
-  std::string cert_file;     // optional serving pair
+  // Credentials for it (insecure when null).
+  std::shared_ptr<grpc::ChannelCredentials> store_credentials;
+  std::string data_dir;   // credentials and admin.kubeconfig go to <data_dir>/kube
+  std::string cert_file;  // optional serving pair
   std::string key_file;
 };
 

@@ -26,11 +26,13 @@ std::unique_ptr<grpc::ClientContext> Context() {
 
 }  // namespace
 
-StoreClient::StoreClient(const std::string& target) {
+StoreClient::StoreClient(const std::string& target,
+                         std::shared_ptr<grpc::ChannelCredentials> credentials) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(-1);
   args.SetMaxSendMessageSize(-1);
-  channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(
+      target, credentials ? credentials : grpc::InsecureChannelCredentials(), args);
   kv_ = etcdserverpb::KV::NewStub(channel_);
   watch_ = etcdserverpb::Watch::NewStub(channel_);
 }

@@ -26,7 +26,8 @@ struct StoredObject {
 class StoreClient {
  public:
   // `target` is a gRPC target such as "127.0.0.1:2379".
-  explicit StoreClient(const std::string& target);
+  explicit StoreClient(const std::string& target,
+                       std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
 
   // Reads one key. *found is false when it is absent.
   std::optional<ApiError> Get(const std::string& key, StoredObject* out, bool* found,
