@@ -72,6 +72,14 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
   }
   opts.new_cluster = config.initial_cluster_state == ClusterState::kNew;
   for (const Url& u : config.listen_peer_urls) opts.listen_peer_addresses.push_back(u.HostPort());
+  // Peer TLS is on when a pair is given (etcd requires one for https peer URLs).
+  if (!config.peer_tls.Empty()) {
+    opts.peer_tls.enabled = true;
+    opts.peer_tls.cert_file = config.peer_tls.cert_file;
+    opts.peer_tls.key_file = config.peer_tls.key_file;
+    opts.peer_tls.trusted_ca_file = config.peer_tls.trusted_ca_file;
+    opts.peer_tls.client_cert_auth = config.peer_tls.client_cert_auth;
+  }
   opts.heartbeat_ms = static_cast<int>(config.heartbeat_interval_ms);
   opts.election_ms = static_cast<int>(config.election_timeout_ms);
   opts.initial_cluster_token = config.initial_cluster_token;

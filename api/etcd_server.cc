@@ -132,7 +132,8 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
       for (const auto& u : m.peer_urls) c.add_peer_urls(u);
       for (auto& a : raft::RaftNode::PeerAddresses(c)) peers.push_back(std::move(a));
     }
-    s = raft::PeerTransport::FetchClusterId(peers, std::chrono::seconds(10), &cluster_id);
+    s = raft::PeerTransport::FetchClusterId(peers, std::chrono::seconds(10), &cluster_id,
+                                            options.peer_tls);
     if (!s.ok()) return s;
   }
   srv->cluster_id_ = LoadOrStoreId(srv->store_.get(), kClusterIdKey, cluster_id);
@@ -170,6 +171,7 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
     ro.wal_dir = member_dir + "/wal";
     ro.wal.segment_size = options.wal_segment_bytes;
     ro.listen_peer_addresses = options.listen_peer_addresses;
+    ro.peer_tls = options.peer_tls;
     for (const MemberInfo& m : srv->members_.List()) {
       ro.initial_members.push_back(MemberTable::ToContext(m));
     }

@@ -27,6 +27,7 @@
 #include "api/member_table.h"
 #include "internal.pb.h"
 #include "raft/consensus_log.h"
+#include "raft/peer_transport.h"
 #include "rpc.pb.h"
 #include "storage/mvcc_store.h"
 #include "watch/watch_hub.h"  // watch hub (issue 3)
@@ -49,6 +50,7 @@ struct EtcdServerOptions {
   std::vector<InitialMember> initial_members;
   bool new_cluster = true;
   std::vector<std::string> listen_peer_addresses;  // "host:port"
+  raft::PeerTlsOptions peer_tls;
   int heartbeat_ms = 100;
   int election_ms = 1000;
   int64_t quota_backend_bytes = int64_t{2} << 30;

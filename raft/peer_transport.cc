@@ -4,6 +4,7 @@
 #include <utility>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 
 #include <array>
 #include <chrono>
@@ -60,6 +61,86 @@ bool SplitHostPort(const std::string& addr, std::string* host, std::string* port
   return true;
 }
 
+namespace ssl = asio::ssl;
+
+// One connection to or from a peer: plain TCP, or TLS over it.
+class PeerConn {
+ public:
+  PeerConn(asio::io_context& io, ssl::context* tls)
+      : tls_(tls != nullptr), stream_(tcp::socket(io), tls ? *tls : PlainContext()) {}
+  PeerConn(tcp::socket socket, ssl::context* tls)
+      : tls_(tls != nullptr), stream_(std::move(socket), tls ? *tls : PlainContext()) {}
+
+  tcp::socket& socket() { return stream_.next_layer(); }
+
+  template <typename Handler>
+  void AsyncHandshake(ssl::stream_base::handshake_type type, Handler&& h) {
+    if (!tls_) {
+      asio::post(socket().get_executor(),
+                 [h = std::forward<Handler>(h)]() mutable { h(boost::system::error_code()); });
+      return;
+    }
+    stream_.async_handshake(type, std::forward<Handler>(h));
+  }
+  template <typename Buffers, typename Handler>
+  void AsyncWrite(const Buffers& b, Handler&& h) {
+    if (tls_) {
+      asio::async_write(stream_, b, std::forward<Handler>(h));
+    } else {
+      asio::async_write(socket(), b, std::forward<Handler>(h));
+    }
+  }
+  template <typename Buffers, typename Handler>
+  void AsyncRead(const Buffers& b, Handler&& h) {
+    if (tls_) {
+      asio::async_read(stream_, b, std::forward<Handler>(h));
+    } else {
+      asio::async_read(socket(), b, std::forward<Handler>(h));
+    }
+  }
+  void Close() {
+    boost::system::error_code ec;
+    socket().close(ec);
+  }
+
+ private:
+  // ssl::stream needs a context even when TLS is off; it is never used then.
+  static ssl::context& PlainContext() {
+    static ssl::context ctx(ssl::context::tls);
+    return ctx;
+  }
+
+  bool tls_;
+  ssl::stream<tcp::socket> stream_;
+};
+
+// TLS contexts for both directions; null when TLS is off.
+Status MakeTlsContext(const PeerTlsOptions& o, bool server, std::unique_ptr<ssl::context>* out) {
+  if (!o.enabled) return Status::OK();
+  auto ctx =
+      std::make_unique<ssl::context>(server ? ssl::context::tls_server : ssl::context::tls_client);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(o.cert_file, ec);
+  if (ec) return Status::InvalidArgument("peer TLS: " + o.cert_file + ": " + ec.message());
+  ctx->use_private_key_file(o.key_file, ssl::context::pem, ec);
+  if (ec) return Status::InvalidArgument("peer TLS: " + o.key_file + ": " + ec.message());
+  if (!o.trusted_ca_file.empty()) {
+    ctx->load_verify_file(o.trusted_ca_file, ec);
+    if (ec) return Status::InvalidArgument("peer TLS: " + o.trusted_ca_file + ": " + ec.message());
+  }
+  if (server) {
+    ctx->set_verify_mode(o.client_cert_auth
+                             ? ssl::verify_peer | ssl::verify_fail_if_no_peer_cert
+                             : (o.trusted_ca_file.empty() ? ssl::verify_none : ssl::verify_peer));
+  } else {
+    ctx->set_verify_mode(o.trusted_ca_file.empty() ? ssl::verify_none : ssl::verify_peer);
+  }
+  *out = std::move(ctx);
+  return Status::OK();
+}
+
 }  // namespace
 
 class PeerTransport::Impl {
@@ -70,13 +151,18 @@ class PeerTransport::Impl {
   ~Impl() { Stop(); }
 
   Status Listen() {
+    Status ts = MakeTlsContext(options_.tls, true, &server_tls_);
+    if (ts.ok()) ts = MakeTlsContext(options_.tls, false, &client_tls_);
+    if (!ts.ok()) return ts;
     for (const std::string& addr : options_.listen_addresses) {
       std::string host, port;
-      if (!SplitHostPort(addr, &host, &port)) return Status::InvalidArgument("bad peer address " + addr);
+      if (!SplitHostPort(addr, &host, &port))
+        return Status::InvalidArgument("bad peer address " + addr);
       boost::system::error_code ec;
       tcp::resolver resolver(io_);
       auto results = resolver.resolve(host, port, ec);
-      if (ec || results.empty()) return Status::IOError("cannot resolve " + addr + ": " + ec.message());
+      if (ec || results.empty())
+        return Status::IOError("cannot resolve " + addr + ": " + ec.message());
       auto acceptor = std::make_unique<tcp::acceptor>(io_);
       tcp::endpoint ep = results.begin()->endpoint();
       acceptor->open(ep.protocol(), ec);
@@ -107,7 +193,7 @@ class PeerTransport::Impl {
   void AddPeer(uint64_t id, std::vector<std::string> addresses) {
     asio::post(io_, [this, id, addresses = std::move(addresses)]() mutable {
       auto& p = peers_[id];
-      if (!p) p = std::make_shared<Peer>(io_, id);
+      if (!p) p = std::make_shared<Peer>(id);
       p->addresses = std::move(addresses);
     });
   }
@@ -145,8 +231,7 @@ class PeerTransport::Impl {
 
  private:
   struct Out {
-    explicit Out(asio::io_context& io) : socket(io) {}
-    tcp::socket socket;
+    std::unique_ptr<PeerConn> conn;  // a new one per connection attempt
     enum class State { kIdle, kConnecting, kConnected } state = State::kIdle;
     std::deque<std::string> queue;
     size_t queued_bytes = 0;
@@ -155,7 +240,7 @@ class PeerTransport::Impl {
     std::chrono::steady_clock::time_point next_connect{};
   };
   struct Peer {
-    Peer(asio::io_context& io, uint64_t peer_id) : id(peer_id), out{Out(io), Out(io)} {}
+    explicit Peer(uint64_t peer_id) : id(peer_id) {}
     uint64_t id;
     std::vector<std::string> addresses;
     size_t next_address = 0;
@@ -171,15 +256,13 @@ class PeerTransport::Impl {
   void ClosePeer(Peer& p) {
     p.closed = true;
     for (Out& o : p.out) {
-      boost::system::error_code ec;
-      o.socket.close(ec);
+      if (o.conn) o.conn->Close();
     }
   }
 
   void Fail(const std::shared_ptr<Peer>& p, Channel ch) {
     Out& o = p->out[ch];
-    boost::system::error_code ec;
-    o.socket.close(ec);
+    if (o.conn) o.conn->Close();
     o.state = Out::State::kIdle;
     o.writing = false;
     o.queue.clear();
@@ -229,22 +312,32 @@ class PeerTransport::Impl {
         return;
       }
       Out& o = p->out[ch];
-      asio::async_connect(o.socket, results, [this, p, ch](auto ec, const auto&) {
+      o.conn = std::make_unique<PeerConn>(io_, client_tls_.get());
+      asio::async_connect(o.conn->socket(), results, [this, p, ch](auto ec, const auto&) {
         if (p->closed) return;
         if (ec) {
           Fail(p, ch);
           return;
         }
         Out& o = p->out[ch];
-        o.socket.set_option(tcp::no_delay(true));
-        std::string hs(kHandshakeBytes, '\0');
-        PutLE64(hs.data(), kMagic);
-        PutLE64(hs.data() + 8, options_.cluster_id);
-        PutLE64(hs.data() + 16, options_.local_id);
-        hs[24] = static_cast<char>(ch);
-        o.queue.push_front(std::move(hs));
-        o.state = Out::State::kConnected;
-        Flush(p, ch);
+        boost::system::error_code oec;
+        o.conn->socket().set_option(tcp::no_delay(true), oec);
+        o.conn->AsyncHandshake(ssl::stream_base::client, [this, p, ch](auto ec) {
+          if (p->closed) return;
+          if (ec) {
+            Fail(p, ch);
+            return;
+          }
+          Out& o = p->out[ch];
+          std::string hs(kHandshakeBytes, '\0');
+          PutLE64(hs.data(), kMagic);
+          PutLE64(hs.data() + 8, options_.cluster_id);
+          PutLE64(hs.data() + 16, options_.local_id);
+          hs[24] = static_cast<char>(ch);
+          o.queue.push_front(std::move(hs));
+          o.state = Out::State::kConnected;
+          Flush(p, ch);
+        });
       });
     });
   }
@@ -260,7 +353,7 @@ class PeerTransport::Impl {
     std::vector<asio::const_buffer> bufs;
     bufs.reserve(o.inflight.size());
     for (const std::string& f : o.inflight) bufs.emplace_back(f.data(), f.size());
-    asio::async_write(o.socket, bufs, [this, p, ch](auto ec, size_t) {
+    o.conn->AsyncWrite(bufs, [this, p, ch](auto ec, size_t) {
       if (p->closed) return;
       Out& o = p->out[ch];
       o.writing = false;
@@ -275,8 +368,9 @@ class PeerTransport::Impl {
 
   // ---------------------------------------------------------------- inbound
   struct Session : std::enable_shared_from_this<Session> {
-    Session(tcp::socket s, Impl* owner) : socket(std::move(s)), impl(owner) {}
-    tcp::socket socket;
+    Session(tcp::socket s, Impl* owner)
+        : conn(std::move(s), owner->server_tls_.get()), impl(owner) {}
+    PeerConn conn;
     Impl* impl;
     std::array<char, kHandshakeBytes> handshake{};
     std::array<char, 4> header{};
@@ -284,18 +378,23 @@ class PeerTransport::Impl {
 
     void Start() {
       auto self = shared_from_this();
-      asio::async_read(socket, asio::buffer(handshake), [self](auto ec, size_t) {
+      conn.AsyncHandshake(ssl::stream_base::server, [self](auto ec) {
+        if (!ec) self->ReadHandshake();
+      });
+    }
+    void ReadHandshake() {
+      auto self = shared_from_this();
+      conn.AsyncRead(asio::buffer(handshake), [self](auto ec, size_t) {
         if (ec) return;
         if (GetLE64(self->handshake.data()) != kMagic) return;
         if (self->handshake[24] == kClusterIdQuery) {
           // A joining member asks who we are: answer and close.
           auto answer = std::make_shared<std::string>(8, '\0');
           PutLE64(answer->data(), self->impl->options_.cluster_id);
-          asio::async_write(self->socket, asio::buffer(*answer), [self, answer](auto, size_t) {});
+          self->conn.AsyncWrite(asio::buffer(*answer), [self, answer](auto, size_t) {});
           return;
         }
-        if (
-            GetLE64(self->handshake.data() + 8) != self->impl->options_.cluster_id) {
+        if (GetLE64(self->handshake.data() + 8) != self->impl->options_.cluster_id) {
           return;  // not ours, or another cluster: drop the connection
         }
         self->ReadHeader();
@@ -303,13 +402,13 @@ class PeerTransport::Impl {
     }
     void ReadHeader() {
       auto self = shared_from_this();
-      asio::async_read(socket, asio::buffer(header), [self](auto ec, size_t) {
+      conn.AsyncRead(asio::buffer(header), [self](auto ec, size_t) {
         if (ec) return;
         uint32_t len = 0;
         for (int i = 3; i >= 0; --i) len = (len << 8) | static_cast<unsigned char>(self->header[i]);
         if (len > kMaxFrameBytes) return;
         self->payload.resize(len);
-        asio::async_read(self->socket, asio::buffer(self->payload), [self](auto ec, size_t) {
+        self->conn.AsyncRead(asio::buffer(self->payload), [self](auto ec, size_t) {
           if (ec) return;
           raftpb::Message m;
           if (!m.ParseFromString(self->payload)) return;
@@ -333,6 +432,8 @@ class PeerTransport::Impl {
 
   PeerTransportOptions options_;
   Handler handler_;
+  std::unique_ptr<ssl::context> server_tls_;  // null when TLS is off
+  std::unique_ptr<ssl::context> client_tls_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
@@ -357,14 +458,18 @@ Status PeerTransport::Start(const PeerTransportOptions& options, Handler handler
 }
 
 Status PeerTransport::FetchClusterId(const std::vector<std::string>& addresses,
-                                    std::chrono::milliseconds timeout, uint64_t* cluster_id) {
+                                     std::chrono::milliseconds timeout, uint64_t* cluster_id,
+                                     const PeerTlsOptions& tls) {
+  std::unique_ptr<ssl::context> client_tls;
+  Status ts = MakeTlsContext(tls, false, &client_tls);
+  if (!ts.ok()) return ts;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     for (const std::string& addr : addresses) {
       std::string host, port;
       if (!SplitHostPort(addr, &host, &port)) continue;
       asio::io_context io;
-      tcp::socket socket(io);
+      PeerConn conn(io, client_tls.get());
       std::string hs(kHandshakeBytes, '\0');
       PutLE64(hs.data(), kMagic);
       hs[24] = static_cast<char>(kClusterIdQuery);
@@ -374,11 +479,14 @@ Status PeerTransport::FetchClusterId(const std::vector<std::string>& addresses,
       boost::system::error_code rec;
       auto results = resolver.resolve(host, port, rec);
       if (rec) continue;
-      asio::async_connect(socket, results, [&](auto ec, const auto&) {
+      asio::async_connect(conn.socket(), results, [&](auto ec, const auto&) {
         if (ec) return;
-        asio::async_write(socket, asio::buffer(hs), [&](auto ec, size_t) {
+        conn.AsyncHandshake(ssl::stream_base::client, [&](auto ec) {
           if (ec) return;
-          asio::async_read(socket, asio::buffer(answer), [&](auto ec, size_t) { done = !ec; });
+          conn.AsyncWrite(asio::buffer(hs), [&](auto ec, size_t) {
+            if (ec) return;
+            conn.AsyncRead(asio::buffer(answer), [&](auto ec, size_t) { done = !ec; });
+          });
         });
       });
       io.run_for(std::chrono::milliseconds(500));

@@ -24,11 +24,23 @@
 
 namespace capstan::raft {
 
+// TLS between members (etcd's --peer-cert-file, --peer-key-file,
+// --peer-trusted-ca-file, --peer-client-cert-auth). Without a trusted CA the
+// peer's certificate is not verified, as etcd does without one.
+struct PeerTlsOptions {
+  bool enabled = false;
+  std::string cert_file;
+  std::string key_file;
+  std::string trusted_ca_file;
+  bool client_cert_auth = false;  // accepted connections must present a certificate
+};
+
 struct PeerTransportOptions {
   uint64_t local_id = 0;
-  uint64_t cluster_id = 0;  // connections from another cluster are refused
-  std::vector<std::string> listen_addresses;  // "host:port"
+  uint64_t cluster_id = 0;                     // connections from another cluster are refused
+  std::vector<std::string> listen_addresses;   // "host:port"
   size_t max_queued_bytes = size_t{64} << 20;  // per channel, before dropping
+  PeerTlsOptions tls;
 };
 
 class PeerTransport {
@@ -51,7 +63,8 @@ class PeerTransport {
   // member joining an existing cluster must before it can talk to them.
   // Returns the first answer; Unavailable if none answers within `timeout`.
   static Status FetchClusterId(const std::vector<std::string>& addresses,
-                               std::chrono::milliseconds timeout, uint64_t* cluster_id);
+                               std::chrono::milliseconds timeout, uint64_t* cluster_id,
+                               const PeerTlsOptions& tls = {});
 
   // The ports actually bound (useful with port 0 in tests).
   std::vector<uint16_t> ListeningPorts() const;

@@ -80,6 +80,7 @@ Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
   topts.local_id = options_.member_id;
   topts.cluster_id = options_.cluster_id;
   topts.listen_addresses = options_.listen_peer_addresses;
+  topts.tls = options_.peer_tls;
   s = PeerTransport::Start(
       topts,
       [this](raftpb::Message m) {

@@ -33,6 +33,7 @@ struct RaftNodeOptions {
   std::string wal_dir;
   WalOptions wal;
   std::vector<std::string> listen_peer_addresses;  // "host:port"
+  PeerTlsOptions peer_tls;
   // Every member of the cluster as bootstrapped (this one included). A new
   // cluster's members start with these voters; a member joining an existing
   // cluster learns the membership from the leader's log instead.

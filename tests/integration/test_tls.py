@@ -155,4 +155,67 @@ def test_kube_adapter_over_tls_store():
     with_pki(run)
 
 
+def test_cluster_with_tls_peers():
+    """Three members whose peer URLs are https with mutual certificate checks."""
+    def run(d):
+        p = lambda n: os.path.join(d, n)  # noqa: E731
+        names = ["t1", "t2", "t3"]
+        peer = {n: free_port() for n in names}
+        client = {n: free_port() for n in names}
+        cluster = ",".join(f"{n}=https://{HOST}:{peer[n]}" for n in names)
+        procs = []
+        try:
+            for n in names:
+                root = os.path.join(d, n)
+                os.makedirs(root)
+                log = open(os.path.join(root, "server.log"), "ab")
+                procs.append((n, root, subprocess.Popen(
+                    [candidate_binary(), "--name", n, "--data-dir", os.path.join(root, "data"),
+                     "--listen-client-urls", f"http://{HOST}:{client[n]}",
+                     "--advertise-client-urls", f"http://{HOST}:{client[n]}",
+                     "--listen-peer-urls", f"https://{HOST}:{peer[n]}",
+                     "--initial-advertise-peer-urls", f"https://{HOST}:{peer[n]}",
+                     "--initial-cluster", cluster, "--initial-cluster-token", "tls-peers",
+                     "--peer-cert-file", p("server.crt"), "--peer-key-file", p("server.key"),
+                     "--peer-trusted-ca-file", p("ca.crt"), "--peer-client-cert-auth"],
+                    stdout=log, stderr=subprocess.STDOUT, env=clean_env(),
+                    start_new_session=True)))
+
+            def ctl(n, *args):
+                r = subprocess.run([ETCDCTL, f"--endpoints={HOST}:{client[n]}",
+                                    "--dial-timeout=2s", "--command-timeout=5s", *args],
+                                   capture_output=True, text=True, timeout=30,
+                                   env=clean_env(ETCDCTL_API="3"))
+                return r.returncode, r.stdout + r.stderr
+            deadline = time.monotonic() + 30
+            while True:
+                rc, out = ctl("t1", "put", "over", "tls")
+                if rc == 0:
+                    break
+                logs = "".join(open(os.path.join(r, "server.log")).read()[-1500:]
+                               for _, r, _ in procs)
+                check(time.monotonic() < deadline, "cluster never accepted a write", out, logs)
+                time.sleep(0.3)
+            rc, out = ctl("t3", "get", "over", "--print-value-only")
+            check(rc == 0 and out.strip() == "tls", "linearizable read on another member", out)
+            # The peer port speaks TLS and wants a client certificate.
+            r = subprocess.run(["openssl", "s_client", "-connect", f"{HOST}:{peer['t1']}",
+                                "-CAfile", p("ca.crt")], input="", capture_output=True,
+                               text=True, timeout=30)
+            check("CN = capstan" in r.stdout + r.stderr, "peer port serves the peer certificate",
+                  r.stdout[-1500:], r.stderr[-1500:])
+            rc, out = ctl("t2", "member", "list")
+            check(rc == 0 and out.count("https://") >= 3, "members with https peer URLs", out)
+        finally:
+            for _, _, proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+            for _, _, proc in procs:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    with_pki(run)
+
+
 run_tests(globals())
