@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "kube-adapter/bootstrap_policy.h"
+#include "kube-adapter/crd_schema.h"
 #include "kube-adapter/kube_credentials.h"
 #include "kube-adapter/limit_ranger.h"
 #include "kube-adapter/object_defaults.h"
@@ -412,6 +413,10 @@ std::optional<ApiError> Registry::Admit(const ResourceInfo& r, const std::string
   if (old) {
     auto upd = ValidateUpdateMeta(*old, *obj);
     causes.insert(causes.end(), upd.begin(), upd.end());
+  }
+  if (r.custom && !r.schema.is_null()) {
+    auto v = ValidateAndPruneCustomResource(r.schema, obj);
+    causes.insert(causes.end(), v.begin(), v.end());
   }
   if (r.group.empty() && r.resource == "pods" && obj->contains("spec")) {
     auto v = ValidatePodSpecResources((*obj)["spec"], "spec");

@@ -206,6 +206,10 @@ std::vector<ResourceInfo> ResourceCatalog::FromCrd(const Json& crd) {
     }
     r.storage_prefix = "/registry/" + group + "/" + r.resource;
     r.custom = true;
+    if (v.contains("schema") && v["schema"].is_object() &&
+        v["schema"].contains("openAPIV3Schema")) {
+      r.schema = v["schema"]["openAPIV3Schema"];
+    }
     if (v.contains("additionalPrinterColumns") && v["additionalPrinterColumns"].is_array()) {
       r.printer_columns = v["additionalPrinterColumns"];
     }

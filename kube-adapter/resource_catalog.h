@@ -24,8 +24,9 @@ struct ResourceInfo {
   std::vector<std::string> subresources;  // "status", "scale", "log"
   // Where objects live: <prefix>/<ns>/<name> or <prefix>/<name>.
   std::string storage_prefix;
-  bool custom = false;  // served for a CRD
+  bool custom = false;                   // served for a CRD
   Json printer_columns = Json::array();  // a CRD version's additionalPrinterColumns
+  Json schema;                           // its openAPIV3Schema (null when none)
   // Name rule of object validation: dns1123-subdomain, dns1123-label, path-segment.
   std::string name_rule = "dns1123-subdomain";
 

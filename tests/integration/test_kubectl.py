@@ -492,7 +492,22 @@ def test_crd_and_custom_resources():
         obj = json.loads(ok(k("get", "crontab", "my-new-cron-object", "-n", ns, "-o", "json"),
                             "get cr"))
         check(obj["spec"]["image"] == "my-better-cron-image", "merge-patched cr", obj)
+        fails(k("apply", "-n", ns, "-f", "-",
+                stdin=CR.replace("my-new-cron-object", "bad").replace(
+                    "image: my-awesome-cron-image", "image: x, replicas: many")),
+              "schema type check",
+              'The CronTab "bad" is invalid: spec.replicas: Invalid value: "string": '
+              'spec.replicas in body must be of type integer: "string"')
+        ok(k("apply", "-n", ns, "-f", "-",
+             stdin=CR.replace("my-new-cron-object", "pruned").replace(
+                 "image: my-awesome-cron-image", "image: x, colour: red")), "unknown field")
+        obj = json.loads(ok(k("get", "crontab", "pruned", "-n", ns, "-o", "json"), "get"))
+        check("colour" not in obj["spec"], "undeclared field pruned", obj)
         ok(k("delete", "crontab", "my-new-cron-object", "-n", ns), "delete cr")
+        ok(k("delete", "crd", "crontabs.stable.example.com"), "delete crd")
+        rc, _, err = k("get", "crontabs", "-n", ns)
+        check(rc != 0 and ("NotFound" in err or "doesn't have a resource type" in err),
+              "custom resources gone with their CRD", err)
     each_kubectl(run)
 
 
