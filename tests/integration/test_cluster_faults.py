@@ -441,13 +441,23 @@ def _lazy_tail(recs):
     return tail
 
 
-def _kill_and_tear(sc, m, how, attempts=4):
+def _kill_and_tear(sc, m, how, attempts=6):
     """kill -9 m and cut bytes off its WAL's last lazily written records (see
     _lazy_tail).  If the WAL happens to end with a synced record, restart m,
-    let it take some load and try again."""
+    let it take some load and try again; from the second try on, the load is
+    paused just before the kill (on a busy machine new entries otherwise keep
+    arriving after every commit-index update), so the last record is the
+    commit index learned from the leader's final append or heartbeat."""
     cl = sc.cluster
     for attempt in range(attempts):
+        if attempt > 0:
+            for x in cl.members:
+                sc.wl.pause(x)
+            time.sleep(sc.rpc_timeout + 0.3)
         cl.kill(m)
+        if attempt > 0:
+            for x in cl.members:
+                sc.wl.resume(x)
         path, end = _wal_tail(m)
         recs = _wal_records(path)
         if not recs or recs[-1].end < end:
