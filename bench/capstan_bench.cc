@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "bench/bench_env.h"
+#include "bench/kube_rest_workload.h"
 #include "bench/workloads.h"
 
 namespace capstan::bench {
@@ -374,9 +375,15 @@ int Main(int argc, char** argv) {
   bool no_progress = false, no_histogram = false;
   CLI::App app{
       "capstan-bench: an async gRPC load generator for the etcd v3 API (Capstan or etcd).\n"
-      "Workloads: put, range, txn-put, delete, watch, lease-keepalive, kube."};
-  app.add_option("workload", o.workload, "put|range|txn-put|delete|watch|lease-keepalive|kube")
+      "Workloads: put, range, txn-put, delete, watch, lease-keepalive, kube (etcd API) and\n"
+      "kube-rest (the Kubernetes REST layer over HTTPS, admission on)."};
+  app.add_option("workload", o.workload,
+                 "put|range|txn-put|delete|watch|lease-keepalive|kube|kube-rest")
       ->required();
+  KubeRestOptions kube_rest;
+  app.add_option("--kube-url", kube_rest.url, "kube-rest: the Kubernetes API URL");
+  app.add_option("--kube-dir", kube_rest.dir,
+                 "kube-rest: <data-dir>/kube of the server (ca.crt, admin.token)");
   app.add_option("--endpoints", endpoints, "comma-separated host:port list");
   app.add_option("--conns", o.conns, "gRPC connections (each its own TCP connection)");
   app.add_option("--clients", o.clients, "concurrent clients (closed loop: requests in flight)");
@@ -423,6 +430,15 @@ int Main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
+  }
+  if (o.workload == "kube-rest") {
+    if (kube_rest.dir.empty()) {
+      std::cerr << "error: kube-rest needs --kube-dir\n";
+      return 2;
+    }
+    kube_rest.clients = std::max(1, o.clients);
+    kube_rest.duration = o.duration_s > 0 ? o.duration_s : 10;
+    return RunKubeRest(kube_rest);
   }
   o.progress = !no_progress;
   o.histogram = !no_histogram;

@@ -578,6 +578,24 @@ def test_concurrent_creates_never_exceed_quota():
         check(q["status"]["used"]["pods"] == "5", "quota used == 5", q)
 
 
+def test_bench_kube_rest_workload():
+    """capstan-bench's kube-rest workload runs against the REST layer without errors."""
+    import os
+    import subprocess
+    from harness import REPO_ROOT
+    bench = os.path.join(REPO_ROOT, "build", "bin", "capstan-bench")
+    with KubeServer() as s:
+        r = subprocess.run([bench, "kube-rest", "--kube-dir", os.path.join(s.data_dir, "kube"),
+                            "--kube-url", s.url, "--clients", "2", "--duration", "1s"],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "kube-rest run", r.stdout, r.stderr)
+        rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()
+                if line.startswith(("create", "patch", "delete"))}
+        check(set(rows) == {"create", "patch", "delete"}, "report rows", r.stdout)
+        for verb, cols in rows.items():
+            check(int(cols[2]) > 0 and cols[-1] == "0", f"{verb}: ops and no errors", r.stdout)
+
+
 def test_errors_are_kubernetes_status():
     with KubeServer() as s:
         code, body = s.request("GET", "/api/v1/namespaces/default/pods/nope")

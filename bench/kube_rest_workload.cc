@@ -1,15 +1,15 @@
-// capstan-kube-bench: load on the Kubernetes REST layer (issue 6), with
-// admission on: every worker creates pods in a namespace that has a
-// LimitRange and a ResourceQuota (so each create runs the LimitRanger and
-// charges the quota in its Txn), updates them with a merge patch, lists the
-// namespace with limit, and deletes them; one watcher counts the events it
-// receives. Reports operations per second and latency percentiles per verb.
+// The kube-rest workload of capstan-bench (issue 6): load on the Kubernetes
+// REST layer over HTTPS, with admission on. Every client creates pods in a
+// namespace that has a LimitRange and a ResourceQuota (so each create runs
+// the LimitRanger and charges the quota in its Txn), updates them with a
+// merge patch, lists the namespace with limit, and deletes them; one watcher
+// counts the events it receives. Reports operations per second and latency
+// percentiles per verb.
 //
-//   capstan-kube-bench --kubeconfig-dir <data-dir>/kube --url https://127.0.0.1:6443 \
-//     --clients 16 --duration 20
+//   capstan-bench kube-rest --kube-dir <data-dir>/kube --kube-url https://127.0.0.1:6443 \
+//     --clients 16 --duration 20s
 #include <utility>  // before Asio: Boost 1.74 + C++20
 
-#include <CLI/CLI.hpp>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "bench/histogram.h"
+#include "bench/kube_rest_workload.h"
 
 namespace {
 
@@ -35,14 +36,6 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = net::ip::tcp;
 using capstan::bench::Histogram;
-
-struct Options {
-  std::string url = "https://127.0.0.1:6443";
-  std::string dir;  // <data-dir>/kube: ca.crt and admin.token
-  int clients = 8;
-  double duration = 10;
-  std::string ns = "bench";
-};
 
 // One keep-alive HTTPS connection.
 class Conn {
@@ -104,17 +97,9 @@ struct Verb {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  Options o;
-  CLI::App app{"capstan-kube-bench: load on the Kubernetes REST layer with admission on"};
-  app.add_option("--url", o.url, "the kube API URL (https://host:port)");
-  app.add_option("--kube-dir", o.dir, "<data-dir>/kube of the server (ca.crt, admin.token)")
-      ->required();
-  app.add_option("--clients", o.clients, "concurrent clients (one connection each)");
-  app.add_option("--duration", o.duration, "seconds");
-  app.add_option("--namespace", o.ns, "namespace to create and use");
-  CLI11_PARSE(app, argc, argv);
+namespace capstan::bench {
 
+int RunKubeRest(const KubeRestOptions& o) {
   std::string rest = o.url.substr(o.url.find("://") + 3);
   const std::string host = rest.substr(0, rest.rfind(':'));
   const std::string port = rest.substr(rest.rfind(':') + 1);
@@ -234,7 +219,8 @@ int main(int argc, char** argv) {
   watcher.detach();
 
   uint64_t total = 0;
-  printf("capstan-kube-bench: %d clients, %.1f s against %s\n", o.clients, secs, o.url.c_str());
+  printf("capstan-bench kube-rest: %d clients, %.1f s against %s\n", o.clients, secs,
+         o.url.c_str());
   printf("%-12s %10s %10s %9s %9s %9s %7s\n", "verb", "ops", "ops/s", "p50 ms", "p99 ms", "max ms",
          "errors");
   for (Verb* v : {&create, &patch, &list, &del}) {
@@ -251,3 +237,5 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   std::_Exit(0);  // the watcher may still be blocked in a read
 }
+
+}  // namespace capstan::bench
