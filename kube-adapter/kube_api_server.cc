@@ -114,7 +114,7 @@ bool KubeApiServer::Start(const KubeApiServerOptions& options, std::unique_ptr<K
   // The store may still be electing a leader: retry bootstrap for a while.
   std::optional<ApiError> be;
   for (int i = 0; i < 100; ++i) {
-    be = s->registry_->Bootstrap();
+    be = s->registry_->Bootstrap(port > 0 ? port : 6443);
     if (!be) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }

@@ -1242,7 +1242,7 @@ bool Registry::AuthenticateServiceAccountToken(const std::string& token, UserInf
   return true;
 }
 
-std::optional<ApiError> Registry::Bootstrap() {
+std::optional<ApiError> Registry::Bootstrap(int api_port) {
   UserInfo system{"system:apiserver", "", {"system:masters"}};
   auto ns_info = catalog_->Find("", "v1", "namespaces");
   for (const char* ns : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
@@ -1252,13 +1252,14 @@ std::optional<ApiError> Registry::Bootstrap() {
     if (e && e->reason != "AlreadyExists") return e;
   }
   auto put_if_absent = [&](const std::string& group, const std::string& resource,
-                           const std::vector<Json>& objs) -> std::optional<ApiError> {
+                           const std::vector<Json>& objs,
+                           const std::string& ns = "") -> std::optional<ApiError> {
     auto info = catalog_->Find(group, "v1", resource);
     for (Json obj : objs) {
       const std::string name = MetaStr(obj, "name");
       Meta(obj)["uid"] = NewUid();
       Meta(obj)["creationTimestamp"] = NowRfc3339();
-      auto e = Commit(*info, "", name, 0, nullptr, &obj, {}, nullptr);
+      auto e = Commit(*info, ns, name, 0, nullptr, &obj, {}, nullptr);
       if (e && e->reason != "AlreadyExists") return e;
     }
     return std::nullopt;
@@ -1272,6 +1273,49 @@ std::optional<ApiError> Registry::Bootstrap() {
     return e;
   }
   if (auto e = ReaggregateClusterRoles()) return e;
+  // The two system PriorityClasses kube-apiserver creates at start.
+  auto pc = [](const char* name, int64_t value, const char* description) {
+    return Json{
+        {"apiVersion", "scheduling.k8s.io/v1"}, {"kind", "PriorityClass"},
+        {"metadata", Json{{"name", name}}},     {"value", value},
+        {"description", description},           {"preemptionPolicy", "PreemptLowerPriority"}};
+  };
+  if (auto e = put_if_absent(
+          "scheduling.k8s.io", "priorityclasses",
+          {pc("system-node-critical", 2000001000,
+              "Used for system critical pods that must not be moved from their current node."),
+           pc("system-cluster-critical", 2000000000,
+              "Used for system critical pods that must run in the cluster, but can be moved to "
+              "another node if necessary.")})) {
+    return e;
+  }
+  // The `kubernetes` Service and its Endpoints in `default`, pointing at us.
+  const Json labels = Json{{"component", "apiserver"}, {"provider", "kubernetes"}};
+  Json svc = Json{
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata", Json{{"name", "kubernetes"}, {"namespace", "default"}, {"labels", labels}}},
+      {"spec",
+       Json{
+           {"ports",
+            Json::array({Json{
+                {"name", "https"}, {"protocol", "TCP"}, {"port", 443}, {"targetPort", api_port}}})},
+           {"clusterIP", "10.96.0.1"},
+           {"clusterIPs", Json::array({"10.96.0.1"})},
+           {"type", "ClusterIP"},
+           {"sessionAffinity", "None"}}},
+      {"status", Json{{"loadBalancer", Json::object()}}}};
+  if (auto e = put_if_absent("", "services", {svc}, "default")) return e;
+  Json ep = Json{
+      {"apiVersion", "v1"},
+      {"kind", "Endpoints"},
+      {"metadata", Json{{"name", "kubernetes"}, {"namespace", "default"}, {"labels", labels}}},
+      {"subsets",
+       Json::array({Json{
+           {"addresses", Json::array({Json{{"ip", "127.0.0.1"}}})},
+           {"ports",
+            Json::array({Json{{"name", "https"}, {"port", api_port}, {"protocol", "TCP"}}})}}})}};
+  if (auto e = put_if_absent("", "endpoints", {ep}, "default")) return e;
   return RefreshCustomResources();
 }
 

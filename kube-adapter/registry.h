@@ -53,9 +53,10 @@ class Registry {
   Registry(StoreClient* store, ResourceCatalog* catalog, std::string ca_pem);
 
   // Creates what a fresh kube-apiserver has: the four system namespaces with
-  // their default ServiceAccounts, the bootstrap RBAC policy and priority
-  // classes. Idempotent; also loads the served CRDs into the catalog.
-  std::optional<ApiError> Bootstrap();
+  // their default ServiceAccounts, the bootstrap RBAC policy, the system
+  // priority classes and the `kubernetes` Service (targetPort `api_port`).
+  // Idempotent; also loads the served CRDs into the catalog.
+  std::optional<ApiError> Bootstrap(int api_port);
 
   std::optional<ApiError> Get(const ResourceInfo& r, const std::string& ns, const std::string& name,
                               Json* out);

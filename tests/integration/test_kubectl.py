@@ -64,6 +64,10 @@ def test_discovery_and_version():
         out = ok(k("get", "ns"), "get ns")
         for ns in ("default", "kube-system", "kube-public"):
             check(ns in out, f"namespace {ns} missing", out)
+        out = ok(k("get", "svc", "kubernetes", "-n", "default"), "kubernetes service")
+        check("10.96.0.1" in out and "443/TCP" in out, "the kubernetes Service", out)
+        out = ok(k("get", "priorityclasses"), "system priority classes")
+        check("system-cluster-critical" in out and "2000001000" in out, "priority classes", out)
     each_kubectl(run)
 
 
