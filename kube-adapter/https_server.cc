@@ -174,7 +174,18 @@ struct HttpsServer::Impl {
       }
       r.body = std::move(req.body());
       Responder resp(stream, req.version(), req.keep_alive());
-      handler(r, resp);
+      try {
+        handler(r, resp);
+      } catch (const std::exception& e) {
+        // A malformed object that slipped past a check must cost one request,
+        // never the server (nlohmann throws on a wrongly typed access).
+        if (!resp.sent()) {
+          resp.Send(500, "application/json",
+                    R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",)"
+                    R"("message":"Internal error occurred: unexpected object shape",)"
+                    R"("reason":"InternalError","code":500})");
+        }
+      }
       if (!resp.sent()) resp.Send(500, "text/plain", "no response\n");
       resp.Finish();
       if (resp.streaming() || resp.failed() || !req.keep_alive()) break;

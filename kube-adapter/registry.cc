@@ -470,7 +470,12 @@ std::optional<ApiError> Registry::Admit(const ResourceInfo& r, const std::string
 std::optional<ApiError> Registry::Create(const ResourceInfo& r, const std::string& ns,
                                          const UserInfo& user, Json obj, Json* out, bool dry_run) {
   if (!obj.is_object()) return ApiError::BadRequest("the body of the request is not a JSON object");
-  Json& meta = Meta(obj);
+  // Top-level keys first: `meta` below refers into obj, and adding a key to
+  // an ordered_json object may move its members.
+  obj["apiVersion"] = r.GroupVersion();
+  obj["kind"] = r.kind;
+  Meta(obj);
+  Json& meta = obj["metadata"];
   if (r.namespaced) {
     std::string body_ns = Str(meta, "namespace");
     if (!body_ns.empty() && body_ns != ns) {
@@ -481,8 +486,6 @@ std::optional<ApiError> Registry::Create(const ResourceInfo& r, const std::strin
   } else {
     meta.erase("namespace");
   }
-  obj["apiVersion"] = r.GroupVersion();
-  obj["kind"] = r.kind;
   const bool generate = Str(meta, "name").empty() && !Str(meta, "generateName").empty();
   if (generate) meta["name"] = Str(meta, "generateName").substr(0, 58) + RandomSuffix(5);
   meta.erase("resourceVersion");
@@ -738,7 +741,12 @@ std::optional<ApiError> Registry::Update(const ResourceInfo& r, const std::strin
     return std::nullopt;
   }
   if (!found) return ApiError::NotFound(r.group, r.resource, name);
-  Json& meta = Meta(obj);
+  // Top-level keys first: `meta` below refers into obj, and adding a key to
+  // an ordered_json object may move its members.
+  obj["apiVersion"] = r.GroupVersion();
+  obj["kind"] = r.kind;
+  Meta(obj);
+  Json& meta = obj["metadata"];
   if (!Str(meta, "name").empty() && Str(meta, "name") != name) {
     return ApiError::BadRequest("the name of the object (" + Str(meta, "name") +
                                 ") does not match the name on the URL (" + name + ")");
