@@ -600,6 +600,53 @@ def test_bench_kube_rest_workload():
             check(int(cols[2]) > 0 and cols[-1] == "0", f"{verb}: ops and no errors", r.stdout)
 
 
+def test_malformed_bodies_never_crash_the_server():
+    """Seeded random object shapes (wrong types, missing apiVersion/kind)
+    against many resources: each gets a Status answer and the server lives."""
+    import random
+    rnd = random.Random(20261127)
+    keys = ["metadata", "spec", "status", "name", "labels", "containers", "resources", "limits",
+            "requests", "hard", "scopes", "scopeSelector", "rules", "subjects", "roleRef",
+            "versions", "names", "group", "selector", "matchLabels", "template", "replicas",
+            "data", "type", "ports", "aggregationRule", "priorityClassName", "value", "cpu",
+            "memory", "items", "schema", "openAPIV3Schema", "properties"]
+
+    def val(depth=0):
+        c = rnd.randrange(8 if depth < 3 else 5)
+        return [lambda: None, lambda: rnd.randrange(-5, 5), lambda: "x" * rnd.randrange(3),
+                lambda: True, lambda: 1.5, lambda: [val(depth + 1) for _ in range(rnd.randrange(3))],
+                lambda: {k: val(depth + 1) for k in rnd.sample(keys, rnd.randrange(4))},
+                lambda: {"name": "n%d" % rnd.randrange(5)}][c]()
+    paths = ["/api/v1/namespaces/default/pods", "/api/v1/namespaces/default/resourcequotas",
+             "/api/v1/namespaces/default/limitranges",
+             "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+             "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+             "/apis/apps/v1/namespaces/default/deployments", "/api/v1/namespaces/default/services",
+             "/apis/scheduling.k8s.io/v1/priorityclasses", "/api/v1/namespaces",
+             "/api/v1/namespaces/default/serviceaccounts",
+             "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"]
+    with KubeServer() as s:
+        for i in range(250):
+            body = {k: val() for k in rnd.sample(keys, rnd.randrange(1, 5))}
+            if rnd.random() < 0.5:
+                body["metadata"] = {"name": "f%d" % i, "labels": val(), "annotations": val()}
+            path = rnd.choice(paths)
+            method = rnd.choice(["POST", "POST", "PUT", "PATCH"])
+            if method != "POST":
+                path += "/f%d" % rnd.randrange(i + 1)
+            ct = "application/json"
+            if method == "PATCH":
+                ct = rnd.choice(["application/merge-patch+json",
+                                 "application/strategic-merge-patch+json"])
+            code, resp = s.request(method, path, body, content_type=ct)
+            check(code in (200, 201) or (isinstance(resp, dict) and resp.get("kind") == "Status"),
+                  f"request {i}: {method} {path} got {code} without a Status", body, resp)
+            check(s.proc.poll() is None, f"server died on request {i}: {method} {path}", body)
+        code, body = s.request("GET", "/healthz")
+        check(code == 200, "healthy after the malformed requests", code, body)
+
+
 def test_errors_are_kubernetes_status():
     with KubeServer() as s:
         code, body = s.request("GET", "/api/v1/namespaces/default/pods/nope")
