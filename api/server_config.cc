@@ -12,6 +12,7 @@
 #include <set>
 
 #include "api/version.h"
+#include "storage/go_quote.h"
 
 namespace capstan {
 
@@ -22,54 +23,6 @@ constexpr std::string_view kBinary = "capstan";
 // ---------------------------------------------------------------------------
 // Go formatting. Error texts quote values the way Go's %q does, so messages
 // read exactly like etcd's.
-
-// strconv.Quote for the characters that matter: printable ASCII and UTF-8
-// pass through, quotes and backslashes are escaped, control bytes become
-// escapes.
-std::string GoQuote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\a':
-        out += "\\a";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      case '\v':
-        out += "\\v";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
 
 // The time package's own quote(): every non-ASCII or control byte as \xNN.
 std::string DurationQuote(std::string_view s) {

@@ -10,6 +10,7 @@
 #include "kube-adapter/api_error.h"
 #include "kube-adapter/json.h"
 #include "kube-adapter/user_info.h"
+#include "storage/go_quote.h"
 
 namespace capstan::kube {
 
@@ -51,7 +52,6 @@ const Json* FindClusterRole(const RbacPolicy& policy, const std::string& name);
 const Json* FindRole(const RbacPolicy& policy, const std::string& ns, const std::string& name);
 
 // Go fmt "%q" of a string, and of a []string (`["a" "b"]`).
-std::string GoQuote(const std::string& s);
 std::string GoQuoteList(const std::vector<std::string>& v);
 
 // Whether a binding subject names the user (rule.go appliesToUser).
