@@ -392,6 +392,21 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
     return std::nullopt;
   };
 
+  // Writing an RBAC role or binding must not escalate the writer's privileges.
+  auto check_escalation = [&](const Json& obj, const std::string& name) -> std::optional<ApiError> {
+    if (info->group != "rbac.authorization.k8s.io" || user.InGroup("system:masters")) {
+      return std::nullopt;
+    }
+    if (auto e = load_policy()) return e;
+    const std::string scope = info->namespaced ? ns : "";
+    std::optional<std::string> deny =
+        (info->resource == "roles" || info->resource == "clusterroles")
+            ? CheckRoleEscalation(policy, user, scope, info->resource, obj)
+            : CheckBindingEscalation(policy, user, scope, obj);
+    if (!deny) return std::nullopt;
+    return ApiError::Forbidden(info->group, info->resource, name, *deny);
+  };
+
   // ---- `kubectl auth whoami`
   if (info->group == "authentication.k8s.io") {
     if (verb != "create") {
@@ -528,42 +543,20 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
     if (auto e = body_json(&obj)) return SendError(w, *e);
     if (!sub.empty())
       return SendError(w, ApiError::MethodNotSupported(pi.group, pi.resource, verb));
-    // Creating an RBAC role or binding must not escalate privileges.
-    if (info->group == "rbac.authorization.k8s.io" && !user.InGroup("system:masters")) {
-      if (auto e = load_policy()) return SendError(w, *e);
-      std::optional<std::string> deny;
-      std::string name = obj.contains("metadata") ? obj["metadata"].value("name", "") : "";
-      if (info->resource == "roles" || info->resource == "clusterroles") {
-        deny = CheckRoleEscalation(policy, user, info->namespaced ? ns : "", info->resource, obj);
-      } else {
-        deny = CheckBindingEscalation(policy, user, info->namespaced ? ns : "", obj);
-      }
-      if (deny) return SendError(w, ApiError::Forbidden(info->group, info->resource, name, *deny));
-    }
+    std::string name = obj.contains("metadata") && obj["metadata"].is_object()
+                           ? obj["metadata"].value("name", "")
+                           : "";
+    if (auto e = check_escalation(obj, name)) return SendError(w, *e);
     if (auto e = registry_->Create(*info, ns, user, std::move(obj), &out, dry_run)) {
       return SendError(w, *e);
     }
     return SendJson(w, 201, out);
   }
   if (verb == "update" || verb == "patch") {
-    if (info->group == "rbac.authorization.k8s.io" && !user.InGroup("system:masters") &&
-        verb == "update") {
-      Json obj;
-      if (auto e = body_json(&obj)) return SendError(w, *e);
-      if (auto e = load_policy()) return SendError(w, *e);
-      std::optional<std::string> deny;
-      if (info->resource == "roles" || info->resource == "clusterroles") {
-        deny = CheckRoleEscalation(policy, user, info->namespaced ? ns : "", info->resource, obj);
-      } else {
-        deny = CheckBindingEscalation(policy, user, info->namespaced ? ns : "", obj);
-      }
-      if (deny) {
-        return SendError(w, ApiError::Forbidden(info->group, info->resource, pi.name, *deny));
-      }
-    }
     if (verb == "update") {
       Json obj;
       if (auto e = body_json(&obj)) return SendError(w, *e);
+      if (auto e = check_escalation(obj, pi.name)) return SendError(w, *e);
       err = registry_->Update(*info, ns, pi.name, user, std::move(obj), &out, sub);
     } else {
       err = registry_->Patch(*info, ns, pi.name, user, req.Header("content-type"), req.body, &out,

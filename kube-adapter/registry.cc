@@ -154,6 +154,21 @@ Registry::Registry(StoreClient* store, ResourceCatalog* catalog, std::string ca_
 
 // ------------------------------------------------------------------ reads
 
+bool ListOptions::Matches(const Json& obj) const {
+  if (!obj.is_object()) return false;
+  if (!labels.Empty()) {
+    static const Json kNoLabels = Json::object();
+    const Json* l = &kNoLabels;
+    auto meta = obj.find("metadata");
+    if (meta != obj.end() && meta->is_object()) {
+      auto it = meta->find("labels");
+      if (it != meta->end()) l = &*it;
+    }
+    if (!labels.Matches(*l)) return false;
+  }
+  return !has_fields || fields.Matches(obj);
+}
+
 std::optional<ApiError> Registry::Get(const ResourceInfo& r, const std::string& ns,
                                       const std::string& name, Json* out) {
   StoredObject o;
@@ -173,13 +188,11 @@ std::optional<ApiError> Registry::ListRaw(const ResourceInfo& r, const std::stri
 
 std::optional<ApiError> Registry::ListObjects(const std::string& group, const std::string& resource,
                                               const std::string& ns, std::vector<Json>* out) {
-  for (const auto& r : catalog_->All()) {
-    if (r.group != group || r.resource != resource || r.storage_prefix.empty()) continue;
-    std::vector<StoredObject> raw;
-    if (auto e = ListRaw(r, ns, &raw)) return e;
-    for (auto& o : raw) out->push_back(std::move(o.object));
-    return std::nullopt;
-  }
+  auto r = catalog_->FindResource(group, resource);
+  if (!r || r->storage_prefix.empty()) return std::nullopt;
+  std::vector<StoredObject> raw;
+  if (auto e = ListRaw(*r, ns, &raw)) return e;
+  for (auto& o : raw) out->push_back(std::move(o.object));
   return std::nullopt;
 }
 
@@ -223,15 +236,7 @@ std::optional<ApiError> Registry::List(const ResourceInfo& r, const std::string&
     for (auto& so : page) {
       ++used;
       const Json& obj = so.object;
-      bool match = true;
-      if (!o.labels.Empty()) {
-        Json labels = obj.contains("metadata") && obj["metadata"].contains("labels")
-                          ? obj["metadata"]["labels"]
-                          : Json::object();
-        match = o.labels.Matches(labels);
-      }
-      if (match && o.has_fields) match = o.fields.Matches(obj);
-      if (match) out->items.push_back(std::move(so.object));
+      if (o.Matches(obj)) out->items.push_back(std::move(so.object));
       if (o.limit > 0 && static_cast<int64_t>(out->items.size()) >= o.limit) {
         bool remaining = used < page.size() || more;
         if (remaining) {
@@ -276,11 +281,9 @@ std::optional<ApiError> Registry::Commit(const ResourceInfo& r, const std::strin
     }
     // Quota: charge every matching quota of the namespace in this Txn.
     if (IsQuotaTracked(r) && !ns.empty() && r.resource != "resourcequotas") {
-      const ResourceInfo* qr = nullptr;
       auto quota_info = catalog_->Find("", "v1", "resourcequotas");
-      qr = &*quota_info;
       std::vector<StoredObject> raw;
-      if (auto e = ListRaw(*qr, ns, &raw)) return e;
+      if (auto e = ListRaw(*quota_info, ns, &raw)) return e;
       if (!raw.empty() && !quota_lock.owns_lock()) {
         quota_lock = std::unique_lock<std::mutex>(*NamespaceLock(ns));
         --attempt;
@@ -1040,17 +1043,6 @@ std::optional<ApiError> Registry::DeleteCollection(const ResourceInfo& r, const 
 
 void Registry::Watch(const ResourceInfo& r, const std::string& ns, const ListOptions& o,
                      const std::string& table_version, HttpResponder& w) {
-  auto matches = [&](const Json& obj) {
-    if (!obj.is_object()) return false;
-    if (!o.labels.Empty()) {
-      Json labels = obj.contains("metadata") && obj["metadata"].contains("labels")
-                        ? obj["metadata"]["labels"]
-                        : Json::object();
-      if (!o.labels.Matches(labels)) return false;
-    }
-    if (o.has_fields && !o.fields.Matches(obj)) return false;
-    return true;
-  };
   auto render = [&](const char* type, const Json& obj) {
     Json ev = Json::object();
     ev["type"] = type;
@@ -1134,8 +1126,8 @@ void Registry::Watch(const ResourceInfo& r, const std::string& ns, const ListOpt
       }
       if (e.type() == mvccpb::Event::PUT) {
         if (DecodeStored(e.kv().key(), e.kv().value(), e.kv().mod_revision(), &cur)) continue;
-        bool now_match = matches(cur.object);
-        bool was_match = has_prev && matches(prev.object);
+        bool now_match = o.Matches(cur.object);
+        bool was_match = has_prev && o.Matches(prev.object);
         if (now_match && was_match) {
           ok = w.WriteChunk(render("MODIFIED", cur.object));
         } else if (now_match) {
@@ -1144,7 +1136,7 @@ void Registry::Watch(const ResourceInfo& r, const std::string& ns, const ListOpt
           cur.object["metadata"]["resourceVersion"] = std::to_string(e.kv().mod_revision());
           ok = w.WriteChunk(render("DELETED", cur.object));
         }
-      } else if (has_prev && matches(prev.object)) {
+      } else if (has_prev && o.Matches(prev.object)) {
         prev.object["metadata"]["resourceVersion"] = std::to_string(e.kv().mod_revision());
         ok = w.WriteChunk(render("DELETED", prev.object));
       }

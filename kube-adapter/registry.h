@@ -39,6 +39,9 @@ struct ListOptions {
   bool watch = false;
   int64_t timeout_seconds = 0;
   bool bookmarks = false;
+
+  // Whether an object passes the label and field selectors.
+  bool Matches(const Json& obj) const;
 };
 
 struct ListResult {

@@ -152,6 +152,17 @@ std::optional<ResourceInfo> ResourceCatalog::Find(const std::string& group,
   return std::nullopt;
 }
 
+std::optional<ResourceInfo> ResourceCatalog::FindResource(const std::string& group,
+                                                          const std::string& resource) const {
+  std::lock_guard l(mu_);
+  for (const auto* list : {&builtin_, &custom_}) {
+    for (const auto& r : *list) {
+      if (r.group == group && r.resource == resource) return r;
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<ResourceInfo> ResourceCatalog::FindByKind(const std::string& group,
                                                         const std::string& kind) const {
   std::lock_guard l(mu_);

@@ -46,6 +46,9 @@ class ResourceCatalog {
   // kubectl resolves those itself from discovery).
   std::optional<ResourceInfo> Find(const std::string& group, const std::string& version,
                                    const std::string& resource) const;
+  // Any served version of group/resource (storage does not depend on it).
+  std::optional<ResourceInfo> FindResource(const std::string& group,
+                                           const std::string& resource) const;
   std::optional<ResourceInfo> FindByKind(const std::string& group, const std::string& kind) const;
   // Every resource of every version (built-ins first).
   std::vector<ResourceInfo> All() const;
