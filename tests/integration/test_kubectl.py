@@ -550,6 +550,43 @@ def test_watch_events():
         check(events[1]["object"]["data"]["a"] == "2", "modified content", events)
 
 
+def test_compacted_resource_versions_are_gone():
+    """A watch from, or a continue token at, a compacted revision gets 410."""
+    import ssl
+    import subprocess
+    import urllib.request
+    from harness import ETCDCTL, clean_env
+    with KubeServer() as s:
+        for i in range(3):
+            code, _ = s.request("POST", "/api/v1/namespaces/default/configmaps",
+                                {"apiVersion": "v1", "kind": "ConfigMap",
+                                 "metadata": {"name": f"c{i}"}})
+            check(code == 201, "configmap", code)
+        code, page = s.request("GET", "/api/v1/namespaces/default/configmaps?limit=1")
+        old_rv = page["metadata"]["resourceVersion"]
+        token = page["metadata"]["continue"]
+        for i in range(3):
+            s.request("PATCH", f"/api/v1/namespaces/default/configmaps/c{i}", {"data": {"x": "1"}},
+                      content_type="application/merge-patch+json")
+        code, lst = s.request("GET", "/api/v1/namespaces/default/configmaps")
+        rev = lst["metadata"]["resourceVersion"]
+        r = subprocess.run([ETCDCTL, f"--endpoints={s.endpoint}", "compact", rev, "--physical"],
+                           capture_output=True, text=True, timeout=30,
+                           env=clean_env(ETCDCTL_API="3"))
+        check(r.returncode == 0, "compact", r.stdout, r.stderr)
+        code, body = s.request("GET", "/api/v1/namespaces/default/configmaps?limit=1&continue=" +
+                               token)
+        check(code == 410 and body["reason"] == "Expired", "continue after compaction", code, body)
+        ctx = ssl.create_default_context(cafile=s.ca_file())
+        req = urllib.request.Request(s.url + "/api/v1/namespaces/default/configmaps?watch=true"
+                                     f"&resourceVersion={old_rv}&timeoutSeconds=5")
+        req.add_header("Authorization", "Bearer " + s.admin_token())
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            first = json.loads(resp.readline())
+        check(first["type"] == "ERROR" and first["object"]["code"] == 410 and
+              first["object"]["reason"] == "Expired", "watch from a compacted revision", first)
+
+
 def test_concurrent_creates_never_exceed_quota():
     with KubeServer() as s:
         s.request("POST", "/api/v1/namespaces",
