@@ -164,6 +164,7 @@ template Status ExecuteRange<WriteBatch>(WriteBatch&, const RangeRequest&,
 
 void AlarmSet::Load(const MvccStore& store) {
   std::lock_guard l(mu_);
+  alarms_.clear();
   store.ScanAux(Table::kAlarm, [&](std::string_view key, std::string_view) {
     if (key.size() == 9) {
       alarms_.insert({GetBigEndian64(key.data()), static_cast<etcdserverpb::AlarmType>(key[8])});

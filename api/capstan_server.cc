@@ -92,6 +92,8 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
   opts.auto_compaction_period = config.auto_compaction_period;
   opts.auto_compaction_revisions = config.auto_compaction_revisions;
   opts.initial_snapshot = config.initial_snapshot;
+  opts.snapshot_count = config.snapshot_count;
+  opts.snapshot_catchup_entries = config.experimental_snapshot_catchup_entries;
   Status s = EtcdServer::Start(opts, &srv->core_);
   if (!s.ok()) return s;
 

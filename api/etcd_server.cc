@@ -1,12 +1,15 @@
 #include "api/etcd_server.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <future>
 
@@ -151,8 +154,8 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
-  srv->next_id_ = ((srv->member_id_ & 0xffff) << 48) |
-                  ((static_cast<uint64_t>(now_ms) & 0xffffffffff) << 8);
+  srv->next_id_ =
+      ((srv->member_id_ & 0xffff) << 48) | ((static_cast<uint64_t>(now_ms) & 0xffffffffff) << 8);
 
   srv->clustered_ = initial.size() > 1 || !options.new_cluster;
   if (srv->clustered_ && !raft::Wal::Exists(member_dir + "/wal") &&
@@ -179,6 +182,16 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
     ro.tick = std::chrono::milliseconds(options.heartbeat_ms);
     ro.election_ticks = std::max(2, options.election_ms / std::max(1, options.heartbeat_ms));
     ro.seed = static_cast<uint64_t>(now_ms);
+    ro.snap_dir = member_dir + "/snap";
+    ro.snapshot_count = std::max<uint64_t>(1, options.snapshot_count);
+    ro.snapshot_catchup_entries = options.snapshot_catchup_entries;
+    ro.save_snapshot = [raw = srv.get()](const std::string& path) {
+      return raw->SaveSnapshotFile(path);
+    };
+    ro.restore_snapshot = [raw = srv.get()](const std::string& path, uint64_t index,
+                                            std::vector<raftpb::MemberContext>* members) {
+      return raw->RestoreSnapshotFile(path, index, members);
+    };
     srv->log_ = std::make_unique<raft::RaftNode>(ro);
   } else {
     raft::SingleNodeLogOptions log_options;
@@ -271,8 +284,8 @@ void EtcdServer::Propose(std::shared_ptr<internalpb::InternalRequest> req,
   }
   {
     std::lock_guard l(pending_mu_);
-    pending_.emplace(id, Pending{std::move(req), response, std::move(done),
-                                std::chrono::steady_clock::now()});
+    pending_.emplace(
+        id, Pending{std::move(req), response, std::move(done), std::chrono::steady_clock::now()});
   }
   Status s = log_->Propose(std::move(data));
   if (!s.ok()) Complete(id, s);  // unless applied after all
@@ -345,16 +358,71 @@ void EtcdServer::OnCommitted(std::vector<raftpb::Entry> entries) {
 
 void EtcdServer::ApplyLoop() {
   std::vector<raftpb::Entry> entries;
+  std::vector<std::function<void()>> tasks;
   while (true) {
     {
       std::unique_lock l(apply_mu_);
-      apply_cv_.wait(l, [&] { return stopping_ || !apply_queue_.empty(); });
-      if (apply_queue_.empty()) return;  // stopping, and drained
+      apply_cv_.wait(l,
+                     [&] { return stopping_ || !apply_queue_.empty() || !apply_tasks_.empty(); });
+      if (apply_queue_.empty() && apply_tasks_.empty()) return;  // stopping, and drained
       entries.swap(apply_queue_);
+      tasks.swap(apply_tasks_);
     }
-    ApplyEntries(entries);
+    // A task was queued after every entry taken with it (the log thread
+    // waits for its task), so entries go first.
+    if (!entries.empty()) ApplyEntries(entries);
     entries.clear();
+    for (auto& t : tasks) t();
+    tasks.clear();
   }
+}
+
+Status EtcdServer::SaveSnapshotFile(const std::string& path) const {
+  const int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("create " + path + ": " + std::strerror(errno));
+  Status s = store_->CopyTo(fd);
+  close(fd);
+  return s;
+}
+
+Status EtcdServer::RestoreSnapshotFile(const std::string& path, uint64_t index,
+                                       std::vector<raftpb::MemberContext>* members) {
+  std::promise<Status> done;
+  auto task = [&] {
+    Status s = store_->ReplaceWith(path, {std::string(kMemberIdKey)});
+    if (s.ok() && store_->AppliedIndex() < index) {
+      s = Status::Corruption("the snapshot's store covers index " +
+                             std::to_string(store_->AppliedIndex()) + ", not " +
+                             std::to_string(index));
+    }
+    if (s.ok()) s = members_.Load(store_.get(), {});
+    if (!s.ok()) {
+      done.set_value(s);
+      return;
+    }
+    alarms_.Load(*store_);
+    last_sync_index_ = store_->AppliedIndex();
+    // Watchers catch up on the revisions the snapshot skipped from storage.
+    watch_hub_->Resync(store_->CurrentRevision());
+    const uint64_t applied = store_->AppliedIndex();
+    std::vector<Done> ready;
+    {
+      std::lock_guard l(read_mu_);
+      auto end = read_waiters_.upper_bound(applied);
+      for (auto it = read_waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
+      read_waiters_.erase(read_waiters_.begin(), end);
+    }
+    for (Done& d : ready) d(Status::OK());
+    for (const MemberInfo& m : members_.List()) members->push_back(MemberTable::ToContext(m));
+    done.set_value(Status::OK());
+  };
+  {
+    std::lock_guard l(apply_mu_);
+    if (stopping_) return Status::Unavailable(errors::kStopped);
+    apply_tasks_.push_back(task);
+  }
+  apply_cv_.notify_one();
+  return done.get_future().get();
 }
 
 void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
@@ -446,8 +514,8 @@ void EtcdServer::ProposeConfChange(raftpb::ConfChange cc, Done done) {
   cc.set_id(id);
   {
     std::lock_guard l(pending_mu_);
-    pending_.emplace(id, Pending{nullptr, nullptr, std::move(done),
-                                std::chrono::steady_clock::now()});
+    pending_.emplace(id,
+                     Pending{nullptr, nullptr, std::move(done), std::chrono::steady_clock::now()});
   }
   Status s = log_->ProposeConfChange(cc);
   if (!s.ok()) Complete(id, s);
@@ -487,7 +555,8 @@ void EtcdServer::MoveLeader(uint64_t target, Done done) {
   }
   std::lock_guard l(lease_mu_);
   leader_waits_.push_back(LeaderWait{
-      target, std::chrono::steady_clock::now() + 5 * std::chrono::milliseconds(options_.election_ms),
+      target,
+      std::chrono::steady_clock::now() + 5 * std::chrono::milliseconds(options_.election_ms),
       std::move(done)});
 }
 
@@ -533,7 +602,8 @@ void EtcdServer::CheckpointAllLeases() {
 
 void EtcdServer::ExpirePending() {
   // etcd's request timeout: 5 s plus two election timeouts.
-  const auto timeout = std::chrono::seconds(5) + 2 * std::chrono::milliseconds(options_.election_ms);
+  const auto timeout =
+      std::chrono::seconds(5) + 2 * std::chrono::milliseconds(options_.election_ms);
   const auto now = std::chrono::steady_clock::now();
   std::vector<Done> expired;
   {
@@ -624,7 +694,10 @@ void EtcdServer::LeaseLoop() {
 
 void EtcdServer::MaybeSync(uint64_t applied) {
   auto now = std::chrono::steady_clock::now();
-  if (applied - last_sync_index_ < kSyncEveryEntries && now - last_sync_time_ < kSyncEvery) return;
+  // A small --snapshot-count asks for Raft snapshots (which follow a sync) that often.
+  const uint64_t every =
+      std::min<uint64_t>(kSyncEveryEntries, std::max<uint64_t>(1, options_.snapshot_count));
+  if (applied - last_sync_index_ < every && now - last_sync_time_ < kSyncEvery) return;
   Status s = store_->Sync();
   if (!s.ok()) {
     fprintf(stderr, "capstan: store sync failed: %s\n", s.ToString().c_str());

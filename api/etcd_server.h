@@ -58,6 +58,11 @@ struct EtcdServerOptions {
   int max_txn_ops = 128;
   // WAL segment size (smaller in tests).
   size_t wal_segment_bytes = size_t{64} << 20;
+  // Raft snapshots: every snapshot_count entries made durable; that many
+  // entries stay for slow followers (--snapshot-count,
+  // --experimental-snapshot-catchup-entries).
+  uint64_t snapshot_count = 100000;
+  uint64_t snapshot_catchup_entries = 5000;
   // Expired leases revoked per second at most (etcd hard-codes 1000).
   int64_t lease_revoke_rate = 1000;
   // watch hub (issue 3): etcd's --experimental-watch-progress-notify-interval.
@@ -137,6 +142,11 @@ class EtcdServer {
   void ApplyLoop();
   void ApplyEntries(std::vector<raftpb::Entry>& entries);
   void MaybeSync(uint64_t applied);
+  // Raft snapshots (see raft::RaftNodeOptions): a copy of the store for a
+  // lagging member, and installing one from the leader.
+  Status SaveSnapshotFile(const std::string& path) const;
+  Status RestoreSnapshotFile(const std::string& path, uint64_t index,
+                             std::vector<raftpb::MemberContext>* members);
   // Proposes revocation of expired leases (rate-limited) and checkpoints of
   // remaining TTLs, so that restarts do not reset leases.
   void LeaseLoop();
@@ -167,6 +177,8 @@ class EtcdServer {
   std::mutex apply_mu_;
   std::condition_variable apply_cv_;
   std::vector<raftpb::Entry> apply_queue_;
+  // Work for the apply thread in order with the entries (a snapshot install).
+  std::vector<std::function<void()>> apply_tasks_;
   bool stopping_ = false;
   std::thread apply_thread_;
 

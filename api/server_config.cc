@@ -633,6 +633,11 @@ const FlagDef kFlags[] = {
      [](ParseState& s, std::string_view v) {
        return SetBool(&s.cfg->experimental_compact_hash_check_enabled, v);
      }},
+    {"experimental-snapshot-catchup-entries", false, kExperimental, "5000",
+     "Number of entries for a slow follower to catch up after compacting the raft storage entries.",
+     [](ParseState& s, std::string_view v) {
+       return SetUint(&s.cfg->experimental_snapshot_catchup_entries, v);
+     }},
     {"experimental-watch-progress-notify-interval", false, kExperimental, "10m",
      "Duration of periodical watch progress notification.",
      [](ParseState& s, std::string_view v) {

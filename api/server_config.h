@@ -95,6 +95,7 @@ struct ServerConfig {
   std::string name = "default";
   std::string data_dir = "default.etcd";  // "<name>.etcd" when not given
   uint64_t snapshot_count = 100000;
+  uint64_t experimental_snapshot_catchup_entries = 5000;
   uint64_t heartbeat_interval_ms = 100;
   uint64_t election_timeout_ms = 1000;
   std::vector<Url> listen_peer_urls = {Url{Url::Scheme::kHttp, "localhost", 2380}};

@@ -29,7 +29,10 @@ constexpr auto kReconnectBackoff = std::chrono::milliseconds(100);
 enum Channel : uint8_t { kData = 0, kControl = 1, kClusterIdQuery = 2 };
 
 Channel ChannelOf(const raftpb::Message& m) {
-  return (m.type() == raftpb::MSG_APP || m.type() == raftpb::MSG_SNAP) ? kData : kControl;
+  return (m.type() == raftpb::MSG_APP || m.type() == raftpb::MSG_SNAP ||
+          m.type() == raftpb::MSG_SNAP_CHUNK)
+             ? kData
+             : kControl;
 }
 
 void PutLE64(char* p, uint64_t v) {
@@ -229,6 +232,12 @@ class PeerTransport::Impl {
 
   std::vector<uint16_t> ports() const { return ports_; }
 
+  DataChannelStats DataStats(uint64_t id) {
+    std::lock_guard l(stats_mu_);
+    auto it = stats_.find(id);
+    return it == stats_.end() ? DataChannelStats{} : it->second;
+  }
+
  private:
   struct Out {
     std::unique_ptr<PeerConn> conn;  // a new one per connection attempt
@@ -236,6 +245,7 @@ class PeerTransport::Impl {
     std::deque<std::string> queue;
     size_t queued_bytes = 0;
     std::vector<std::string> inflight;
+    size_t inflight_bytes = 0;
     bool writing = false;
     std::chrono::steady_clock::time_point next_connect{};
   };
@@ -247,6 +257,16 @@ class PeerTransport::Impl {
     bool closed = false;
     std::array<Out, 2> out;
   };
+
+  // Publishes the data channel's backlog for DataStats; `dropped` counts a
+  // lost frame (or a whole lost backlog).
+  void PublishData(const Peer& p, bool dropped) {
+    const Out& o = p.out[kData];
+    std::lock_guard l(stats_mu_);
+    DataChannelStats& st = stats_[p.id];
+    st.pending_bytes = o.queued_bytes + o.inflight_bytes;
+    if (dropped) st.drops++;
+  }
 
   void MarkUnreachable(uint64_t id) {
     std::lock_guard l(unreachable_mu_);
@@ -268,23 +288,28 @@ class PeerTransport::Impl {
     o.queue.clear();
     o.inflight.clear();
     o.queued_bytes = 0;
+    o.inflight_bytes = 0;
     o.next_connect = std::chrono::steady_clock::now() + kReconnectBackoff;
     p->next_address++;
     MarkUnreachable(p->id);
+    if (ch == kData) PublishData(*p, true);
   }
 
   void Enqueue(const std::shared_ptr<Peer>& p, Channel ch, std::string frame) {
     Out& o = p->out[ch];
     if (o.state == Out::State::kIdle && std::chrono::steady_clock::now() < o.next_connect) {
       MarkUnreachable(p->id);  // recently failed: drop rather than pile up
+      if (ch == kData) PublishData(*p, true);
       return;
     }
     if (o.queued_bytes + frame.size() > options_.max_queued_bytes) {
       MarkUnreachable(p->id);
+      if (ch == kData) PublishData(*p, true);
       return;
     }
     o.queued_bytes += frame.size();
     o.queue.push_back(std::move(frame));
+    if (ch == kData) PublishData(*p, false);
     if (o.state == Out::State::kIdle) {
       Connect(p, ch);
     } else if (o.state == Out::State::kConnected) {
@@ -349,6 +374,7 @@ class PeerTransport::Impl {
     o.inflight.assign(std::make_move_iterator(o.queue.begin()),
                       std::make_move_iterator(o.queue.end()));
     o.queue.clear();
+    o.inflight_bytes = o.queued_bytes;
     o.queued_bytes = 0;
     std::vector<asio::const_buffer> bufs;
     bufs.reserve(o.inflight.size());
@@ -358,10 +384,12 @@ class PeerTransport::Impl {
       Out& o = p->out[ch];
       o.writing = false;
       o.inflight.clear();
+      o.inflight_bytes = 0;
       if (ec) {
         Fail(p, ch);
         return;
       }
+      if (ch == kData) PublishData(*p, false);
       Flush(p, ch);
     });
   }
@@ -439,6 +467,8 @@ class PeerTransport::Impl {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::vector<uint16_t> ports_;
   std::map<uint64_t, std::shared_ptr<Peer>> peers_;  // I/O thread only
+  std::mutex stats_mu_;
+  std::map<uint64_t, DataChannelStats> stats_;
   std::mutex unreachable_mu_;
   std::set<uint64_t> unreachable_;
   std::atomic<bool> stopped_{false};
@@ -510,6 +540,7 @@ void PeerTransport::RemovePeer(uint64_t id) { impl_->RemovePeer(id); }
 void PeerTransport::Send(std::vector<raftpb::Message> messages) {
   impl_->Send(std::move(messages));
 }
+DataChannelStats PeerTransport::DataStats(uint64_t peer) { return impl_->DataStats(peer); }
 std::vector<uint64_t> PeerTransport::TakeUnreachable() { return impl_->TakeUnreachable(); }
 std::vector<uint16_t> PeerTransport::ListeningPorts() const { return impl_->ports(); }
 

@@ -43,6 +43,13 @@ struct PeerTransportOptions {
   PeerTlsOptions tls;
 };
 
+// The data channel to one peer, for a sender that must not outrun it
+// (snapshot streaming).
+struct DataChannelStats {
+  uint64_t pending_bytes = 0;  // queued or being written
+  uint64_t drops = 0;          // frames ever dropped (the peer misses them)
+};
+
 class PeerTransport {
  public:
   // Called on the I/O thread for every message received.
@@ -57,6 +64,8 @@ class PeerTransport {
   void RemovePeer(uint64_t id);
   // Thread-safe and non-blocking.
   void Send(std::vector<raftpb::Message> messages);
+  // Thread-safe.
+  DataChannelStats DataStats(uint64_t peer);
   // Peers whose messages were dropped since the last call.
   std::vector<uint64_t> TakeUnreachable();
   // Asks the members at `addresses` ("host:port") for their cluster id, as a

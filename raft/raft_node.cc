@@ -15,7 +15,8 @@ std::string ReadContext(uint64_t n) {
 
 }  // namespace
 
-RaftNode::RaftNode(RaftNodeOptions options) : options_(std::move(options)) {}
+RaftNode::RaftNode(RaftNodeOptions options)
+    : options_(std::move(options)), receiver_(options_.snap_dir) {}
 
 RaftNode::~RaftNode() { Stop(); }
 
@@ -33,13 +34,29 @@ std::vector<std::string> RaftNode::PeerAddresses(const raftpb::MemberContext& m)
 Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
   apply_ = std::move(apply);
   const bool restart = Wal::Exists(options_.wal_dir);
-  Status s;
+  Status s = receiver_.Init();
+  if (!s.ok()) return s;
+  conf_states_[0] = raftpb::ConfState();
   if (restart) {
     WalContents contents;
     s = Wal::Open(options_.wal_dir, options_.wal, &wal_, &contents);
     if (!s.ok()) return s;
     if (contents.snapshot_index > 0) {
-      return Status::FailedPrecondition("raft snapshots in the WAL are not supported yet");
+      // The log starts at the snapshot, which the state machine must hold.
+      if (applied_index < contents.snapshot_index) {
+        return Status::FailedPrecondition(
+            "the store has applied up to index " + std::to_string(applied_index) +
+            " but the Raft log starts after a snapshot at " +
+            std::to_string(contents.snapshot_index) + ": the data dir is damaged");
+      }
+      raftpb::Snapshot snap;
+      snap.mutable_metadata()->set_index(contents.snapshot_index);
+      snap.mutable_metadata()->set_term(contents.snapshot_term);
+      *snap.mutable_metadata()->mutable_conf_state() = contents.snapshot_conf_state;
+      s = storage_.ApplySnapshot(snap);
+      if (!s.ok()) return s;
+      snapshot_index_ = contents.snapshot_index;
+      conf_states_[snapshot_index_] = contents.snapshot_conf_state;
     }
     storage_.SetHardState(contents.hard_state);
     s = storage_.Append(contents.entries);
@@ -54,13 +71,12 @@ Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
   cfg.election_tick = options_.election_ticks;
   cfg.heartbeat_tick = 1;
   cfg.storage = &storage_;
-  // Re-deliver every committed entry from the start of the log: the core
-  // rebuilds its membership from the conf changes in it (the log is never
-  // compacted yet, so no snapshot holds that membership), and the state
-  // machine skips what it already applied. This also covers a store that
-  // applied an entry whose lazily written commit index the crash lost.
-  (void)applied_index;
-  cfg.applied = 0;
+  // Re-deliver every committed entry after the snapshot the log starts
+  // with: the core rebuilds its membership from the snapshot and the conf
+  // changes after it, and the state machine skips what it already applied.
+  // This also covers a store that applied an entry whose lazily written
+  // commit index the crash lost.
+  cfg.applied = snapshot_index_;
   cfg.check_quorum = true;
   cfg.pre_vote = true;
   cfg.seed = options_.seed ^ options_.member_id;
@@ -82,19 +98,17 @@ Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
   topts.listen_addresses = options_.listen_peer_addresses;
   topts.tls = options_.peer_tls;
   s = PeerTransport::Start(
-      topts,
-      [this](raftpb::Message m) {
-        {
-          std::lock_guard l(mu_);
-          inbox_.push_back(std::move(m));
-        }
-        cv_.notify_one();
-      },
-      &transport_);
+      topts, [this](raftpb::Message m) { OnMessage(std::move(m)); }, &transport_);
   if (!s.ok()) return s;
-  for (const auto& m : options_.initial_members) {
-    if (m.id() != options_.member_id) transport_->AddPeer(m.id(), PeerAddresses(m));
-  }
+  for (const auto& m : options_.initial_members) AddPeer(m);
+  sender_ = std::make_unique<SnapshotSender>(options_.snap_dir, transport_.get(),
+                                             options_.save_snapshot, [this](uint64_t to, bool ok) {
+                                               {
+                                                 std::lock_guard l(mu_);
+                                                 snapshot_reports_.emplace_back(to, ok);
+                                               }
+                                               cv_.notify_one();
+                                             });
   thread_ = std::thread([this] { Run(); });
   return Status::OK();
 }
@@ -107,7 +121,34 @@ void RaftNode::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  sender_.reset();
   if (transport_) transport_->Stop();
+}
+
+void RaftNode::OnMessage(raftpb::Message m) {
+  // On the transport's thread.
+  if (m.type() == raftpb::MSG_SNAP_CHUNK) {
+    receiver_.OnChunk(m);
+    return;
+  }
+  std::lock_guard l(mu_);
+  if (m.type() == raftpb::MSG_SNAP) {
+    // Without the state machine that travelled ahead of it, a snapshot is
+    // useless: drop it, and the leader sends another.
+    std::string path;
+    if (!receiver_.TakeFile(m, &path)) return;
+    auto& slot = snapshot_files_[m.snapshot().metadata().index()];
+    if (!slot.empty()) walio::RemoveFile(slot);
+    slot = std::move(path);
+  }
+  inbox_.push_back(std::move(m));
+  cv_.notify_one();
+}
+
+void RaftNode::AddPeer(const raftpb::MemberContext& m) {
+  if (m.id() == options_.member_id || m.peer_urls_size() == 0) return;
+  transport_->AddPeer(m.id(), PeerAddresses(m));
+  peers_.insert(m.id());
 }
 
 Status RaftNode::Propose(std::string data) {
@@ -152,9 +193,91 @@ Status RaftNode::TransferLeadership(uint64_t to) {
   return Status::OK();
 }
 
-void RaftNode::ReleaseBefore(uint64_t) {
-  // Raft log compaction needs state-machine snapshots for lagging members;
-  // until they exist the whole log is kept.
+void RaftNode::ReleaseBefore(uint64_t index) {
+  {
+    std::lock_guard l(mu_);
+    if (index <= release_to_) return;
+    release_to_ = index;
+    release_pending_ = true;
+  }
+  cv_.notify_one();
+}
+
+raftpb::ConfState RaftNode::ConfStateAt(uint64_t index) const {
+  auto it = conf_states_.upper_bound(index);
+  return it == conf_states_.begin() ? raftpb::ConfState() : std::prev(it)->second;
+}
+
+void RaftNode::MaybeSnapshot(uint64_t durable) {
+  if (durable <= snapshot_index_ || durable - snapshot_index_ < options_.snapshot_count) return;
+  uint64_t term = 0;
+  if (!storage_.Term(durable, &term).ok()) return;
+  const raftpb::ConfState conf = ConfStateAt(durable);
+  if (!storage_.CreateSnapshot(durable, conf, "", nullptr).ok()) return;
+  // Marked before anything is released: a restart must know where the log starts.
+  Status s = wal_->SaveSnapshotMarker(durable, term, conf);
+  if (!s.ok()) {
+    fprintf(stderr, "capstan: fatal: wal write failed: %s\n", s.ToString().c_str());
+    std::abort();
+  }
+  s = wal_->ReleaseBefore(durable + 1);
+  if (!s.ok()) fprintf(stderr, "capstan: releasing wal segments: %s\n", s.ToString().c_str());
+  if (durable > options_.snapshot_catchup_entries) {
+    storage_.Compact(durable - options_.snapshot_catchup_entries);
+  }
+  snapshot_index_ = durable;
+  conf_states_.erase(conf_states_.begin(), conf_states_.upper_bound(durable));
+  conf_states_[durable] = conf;
+}
+
+void RaftNode::InstallSnapshot(const raftpb::Snapshot& snapshot) {
+  const raftpb::SnapshotMetadata& md = snapshot.metadata();
+  std::string path;
+  {
+    std::lock_guard l(mu_);
+    auto end = snapshot_files_.upper_bound(md.index());
+    for (auto it = snapshot_files_.begin(); it != end; ++it) {
+      if (it->first == md.index()) {
+        path = std::move(it->second);
+      } else {
+        walio::RemoveFile(it->second);
+      }
+    }
+    snapshot_files_.erase(snapshot_files_.begin(), end);
+  }
+  auto fatal = [](const std::string& what) {
+    fprintf(stderr, "capstan: fatal: installing a snapshot: %s\n", what.c_str());
+    std::abort();
+  };
+  if (path.empty()) fatal("its data is missing");
+  fprintf(stderr, "capstan: installing the leader's snapshot at index %llu\n",
+          static_cast<unsigned long long>(md.index()));
+  // The state machine first: once the WAL says the log starts at the
+  // snapshot, a restart relies on the store holding everything before it.
+  std::vector<raftpb::MemberContext> members;
+  Status s = options_.restore_snapshot(path, md.index(), &members);
+  if (!s.ok()) fatal(s.ToString());
+  walio::RemoveFile(path);
+  s = wal_->SaveSnapshotMarker(md.index(), md.term(), md.conf_state());
+  if (!s.ok()) fatal(s.ToString());
+  storage_.ApplySnapshot(snapshot);
+  snapshot_index_ = md.index();
+  conf_states_.clear();
+  conf_states_[md.index()] = md.conf_state();
+  // Members may have come and gone in entries this one never saw.
+  std::set<uint64_t> current;
+  for (const auto& m : members) {
+    current.insert(m.id());
+    AddPeer(m);
+  }
+  for (auto it = peers_.begin(); it != peers_.end();) {
+    if (current.count(*it) == 0) {
+      transport_->RemovePeer(*it);
+      it = peers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 LogStatus RaftNode::GetStatus() const {
@@ -186,13 +309,16 @@ void RaftNode::Run() {
   std::vector<std::string> proposals;
   std::vector<raftpb::ConfChange> conf_changes;
   std::vector<ReadIndexFn> reads;
+  std::vector<std::pair<uint64_t, bool>> reports;
   while (true) {
     uint64_t transfer = 0;
+    uint64_t release_to = 0;
     {
       std::unique_lock l(mu_);
       cv_.wait_until(l, next_tick, [&] {
         return stopping_ || !inbox_.empty() || !proposals_.empty() || !conf_changes_.empty() ||
-               !read_requests_.empty() || transfer_to_ != 0;
+               !read_requests_.empty() || transfer_to_ != 0 || !snapshot_reports_.empty() ||
+               release_pending_;
       });
       if (stopping_) break;
       inbox.swap(inbox_);
@@ -200,7 +326,13 @@ void RaftNode::Run() {
       conf_changes.swap(conf_changes_);
       reads.swap(read_requests_);
       transfer = std::exchange(transfer_to_, 0);
+      reports.swap(snapshot_reports_);
+      release_to = release_to_;
+      release_pending_ = false;
     }
+    MaybeSnapshot(release_to);
+    for (auto [id, ok] : reports) node_->ReportSnapshot(id, ok);
+    reports.clear();
     const auto now = Clock::now();
     if (now >= next_tick) {
       node_->Tick();
@@ -232,7 +364,10 @@ void RaftNode::Run() {
 
 void RaftNode::HandleReady() {
   Ready rd = node_->GetReady();
-  // 1. Persist: entries and HardState together, synced when the Ready needs it.
+  // 1. Persist: a snapshot from the leader (installed right away, see
+  // InstallSnapshot), then entries and HardState together, synced when the
+  // Ready needs it.
+  if (rd.snapshot) InstallSnapshot(*rd.snapshot);
   if (!rd.entries.empty() || rd.hard_state) {
     Status s = wal_->Save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries, rd.must_sync);
     if (!s.ok()) {
@@ -243,6 +378,12 @@ void RaftNode::HandleReady() {
     if (rd.hard_state) storage_.SetHardState(*rd.hard_state);
   }
   // 2. Send, only now that what the messages promise is durable.
+  // A snapshot goes with the state machine, streamed on the side.
+  std::erase_if(rd.messages, [&](raftpb::Message& m) {
+    if (m.type() != raftpb::MSG_SNAP) return false;
+    sender_->Send(std::move(m));
+    return true;
+  });
   if (!rd.messages.empty()) transport_->Send(std::move(rd.messages));
   // 3. Apply: conf changes take effect in the core and the transport as they
   // are handed over; the state machine applies everything in order.
@@ -268,20 +409,22 @@ void RaftNode::HandleReady() {
 void RaftNode::ApplyConfChangeEntry(const raftpb::Entry& e) {
   raftpb::ConfChange cc;
   if (!cc.ParseFromString(e.data())) return;
-  node_->ApplyConfChange(cc);
+  conf_states_[e.index()] = node_->ApplyConfChange(cc);
   if (cc.node_id() == options_.member_id) return;
   switch (cc.type()) {
     case raftpb::CONF_CHANGE_ADD_NODE:
     case raftpb::CONF_CHANGE_ADD_LEARNER_NODE:
     case raftpb::CONF_CHANGE_UPDATE_NODE: {
       raftpb::MemberContext m;
-      if (m.ParseFromString(cc.context()) && m.peer_urls_size() > 0) {
-        transport_->AddPeer(cc.node_id(), PeerAddresses(m));
+      if (m.ParseFromString(cc.context())) {
+        m.set_id(cc.node_id());
+        AddPeer(m);
       }
       break;
     }
     case raftpb::CONF_CHANGE_REMOVE_NODE:
       transport_->RemovePeer(cc.node_id());
+      peers_.erase(cc.node_id());
       break;
     default:
       break;

@@ -8,6 +8,15 @@
 // hand committed entries to the apply callback, answer read states, Advance.
 // Committed conf changes are applied to the core and the transport here, as
 // they are handed over; the member table is the state machine's business.
+//
+// Snapshots. Once the state machine has made `snapshot_count` more entries
+// durable (ReleaseBefore), the node records a Raft snapshot at that index
+// (metadata only: index, term, membership), marks it in the WAL, releases
+// the WAL segments it covers and keeps `snapshot_catchup_entries` in memory
+// for followers that are only a little behind. A follower further behind is
+// sent the state machine itself (SnapshotSender / SnapshotReceiver), which
+// it installs through `restore_snapshot` before applying anything newer.
+// After a restart the log starts at the last snapshot marker.
 #pragma once
 
 #include <atomic>
@@ -16,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -23,6 +33,8 @@
 #include "raft/memory_storage.h"
 #include "raft/peer_transport.h"
 #include "raft/raw_node.h"
+#include "raft/snapshot_receiver.h"
+#include "raft/snapshot_sender.h"
 #include "raft/wal.h"
 
 namespace capstan::raft {
@@ -38,10 +50,24 @@ struct RaftNodeOptions {
   // cluster's members start with these voters; a member joining an existing
   // cluster learns the membership from the leader's log instead.
   std::vector<raftpb::MemberContext> initial_members;
-  bool bootstrap = true;  // --initial-cluster-state new
+  bool bootstrap = true;                // --initial-cluster-state new
   std::chrono::milliseconds tick{100};  // --heartbeat-interval
   int election_ticks = 10;              // --election-timeout / --heartbeat-interval
   uint64_t seed = 0;
+
+  std::string snap_dir;              // state-machine files in transit
+  uint64_t snapshot_count = 100000;  // --snapshot-count
+  uint64_t snapshot_catchup_entries = 5000;
+  // Writes a consistent copy of the state machine to a file (a leader
+  // catching a follower up).
+  SnapshotSender::SaveFn save_snapshot;
+  // Replaces the state machine with the copy in the file at `path`, which
+  // covers at least log index `index`, after applying every entry handed
+  // over before; returns once that is durable, with the membership the copy
+  // holds in *members (the log that changed it may be gone).
+  std::function<Status(const std::string& path, uint64_t index,
+                       std::vector<raftpb::MemberContext>* members)>
+      restore_snapshot;
 };
 
 class RaftNode : public ConsensusLog {
@@ -66,6 +92,13 @@ class RaftNode : public ConsensusLog {
   void HandleReady();
   void ApplyConfChangeEntry(const raftpb::Entry& e);
   void ExpireReads(std::chrono::steady_clock::time_point now);
+  // Takes a Raft snapshot at `durable` if enough entries accumulated since the last.
+  void MaybeSnapshot(uint64_t durable);
+  // Installs a snapshot the core accepted from the leader.
+  void InstallSnapshot(const raftpb::Snapshot& snapshot);
+  raftpb::ConfState ConfStateAt(uint64_t index) const;
+  void AddPeer(const raftpb::MemberContext& m);
+  void OnMessage(raftpb::Message m);
 
   const RaftNodeOptions options_;
   MemoryStorage storage_;
@@ -82,6 +115,10 @@ class RaftNode : public ConsensusLog {
   std::vector<std::string> proposals_;
   std::vector<raftpb::ConfChange> conf_changes_;
   std::vector<ReadIndexFn> read_requests_;
+  std::vector<std::pair<uint64_t, bool>> snapshot_reports_;  // (peer, success)
+  std::map<uint64_t, std::string> snapshot_files_;           // received, by index
+  uint64_t release_to_ = 0;  // the state machine is durable up to here
+  bool release_pending_ = false;
   uint64_t transfer_to_ = 0;
   bool stopping_ = false;
 
@@ -92,6 +129,14 @@ class RaftNode : public ConsensusLog {
   };
   std::map<std::string, PendingRead> reads_;
   uint64_t next_read_ = 0;
+  // The membership after each conf change since the last snapshot (and as of
+  // the snapshot), so that a snapshot at any index records the right one.
+  std::map<uint64_t, raftpb::ConfState> conf_states_;
+  uint64_t snapshot_index_ = 0;
+  std::set<uint64_t> peers_;  // known to the transport
+
+  SnapshotReceiver receiver_;
+  std::unique_ptr<SnapshotSender> sender_;
 
   std::atomic<uint64_t> leader_{0};
   std::atomic<uint64_t> term_{0};

@@ -251,7 +251,10 @@ Status Wal::ReadAll(std::vector<Segment> segments, WalContents* contents) {
             break;
           case WalRecordType::kSnapshot: {
             uint64_t index, term;
-            if (!DecodeWalSnapshotMarker(rec.payload, &index, &term)) {
+            std::string_view conf_state;
+            if (!DecodeWalSnapshotMarker(rec.payload, &index, &term, &conf_state) ||
+                !contents->snapshot_conf_state.ParseFromArray(
+                    conf_state.data(), static_cast<int>(conf_state.size()))) {
               err = "undecodable snapshot marker";
               break;
             }
@@ -319,6 +322,7 @@ Status Wal::ReadAll(std::vector<Segment> segments, WalContents* contents) {
   crc_ = crc;
   snapshot_index_ = contents->snapshot_index;
   snapshot_term_ = contents->snapshot_term;
+  snapshot_conf_state_ = contents->snapshot_conf_state.SerializeAsString();
   hard_state_ = contents->hard_state;
   last_index_ = snapshot_index_;
   if (!ents.empty()) last_index_ = std::max(last_index_, ents.back().index());
@@ -400,18 +404,20 @@ void Wal::AppendHardState(const raftpb::HardState& hs, size_t size) {
   has_hard_state_ = true;
 }
 
-Status Wal::SaveSnapshotMarker(uint64_t index, uint64_t term) {
+Status Wal::SaveSnapshotMarker(uint64_t index, uint64_t term, const raftpb::ConfState& conf_state) {
   if (!error_.ok()) return error_;
   if (index < snapshot_index_) {
     return Status::InvalidArgument("WAL snapshot marker " + std::to_string(index) +
                                    " is below the last one, " + std::to_string(snapshot_index_));
   }
-  const std::string payload = EncodeWalSnapshotMarker(index, term);
+  std::string cs = conf_state.SerializeAsString();
+  const std::string payload = EncodeWalSnapshotMarker(index, term, cs);
   Status s = Reserve(kWalRecordHeaderSize + payload.size());
   if (!s.ok()) return s;
   crc_ = AppendWalRecord(&buf_, WalRecordType::kSnapshot, crc_, payload);
   snapshot_index_ = index;
   snapshot_term_ = term;
+  snapshot_conf_state_ = std::move(cs);
   last_index_ = std::max(last_index_, index);
   s = Flush();
   // Durable before returning: the caller may release segments next, and
@@ -512,8 +518,9 @@ Status Wal::Roll(size_t min_free) {
                                  EncodeWalSegmentHeader({seg.seq, seg.first_index, crc_}));
   crc = AppendWalRecord(&head, WalRecordType::kMetadata, crc, metadata_);
   if (snapshot_index_ > 0) {
-    crc = AppendWalRecord(&head, WalRecordType::kSnapshot, crc,
-                          EncodeWalSnapshotMarker(snapshot_index_, snapshot_term_));
+    crc = AppendWalRecord(
+        &head, WalRecordType::kSnapshot, crc,
+        EncodeWalSnapshotMarker(snapshot_index_, snapshot_term_, snapshot_conf_state_));
   }
   if (has_hard_state_) {
     const size_t n = hard_state_.ByteSizeLong();

@@ -55,6 +55,7 @@ struct WalContents {
   // The last snapshot marker: entries up to snapshot_index are in a snapshot.
   uint64_t snapshot_index = 0;
   uint64_t snapshot_term = 0;
+  raftpb::ConfState snapshot_conf_state;  // the membership as of the marker
   // The log after snapshot_index, contiguous, with later writes of an index
   // having replaced earlier ones and everything after them. It starts later
   // than snapshot_index + 1 if ReleaseBefore dropped entries that no
@@ -93,8 +94,10 @@ class Wal {
   // write fails too: what reached the disk is unknown.
   Status Save(const raftpb::HardState* hard_state, std::span<const raftpb::Entry> entries,
               bool sync);
-  // Records durably that entries up to `index` (of term `term`) are in a snapshot.
-  Status SaveSnapshotMarker(uint64_t index, uint64_t term);
+  // Records durably that entries up to `index` (of term `term`) are in a
+  // snapshot whose membership is `conf_state`.
+  Status SaveSnapshotMarker(uint64_t index, uint64_t term,
+                            const raftpb::ConfState& conf_state = {});
   // Deletes the oldest segments as long as every entry in them is below
   // `index`. The caller must have everything below `index` elsewhere (a
   // snapshot, or a state machine that is durable up to there); the WAL does
@@ -150,6 +153,7 @@ class Wal {
   uint64_t last_entry_seq_ = 0;  // segment holding the last entry record; never released
   uint64_t snapshot_index_ = 0;
   uint64_t snapshot_term_ = 0;
+  std::string snapshot_conf_state_;  // serialized ConfState
   raftpb::HardState hard_state_;
   bool has_hard_state_ = false;
   bool unsynced_ = false;  // something was written since the last fdatasync

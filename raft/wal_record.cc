@@ -171,17 +171,20 @@ bool DecodeWalSegmentHeader(std::string_view payload, WalSegmentHeader* h) {
   return true;
 }
 
-std::string EncodeWalSnapshotMarker(uint64_t index, uint64_t term) {
+std::string EncodeWalSnapshotMarker(uint64_t index, uint64_t term, std::string_view conf_state) {
   std::string s(kSnapshotMarkerSize, '\0');
   PutFixed64(s.data(), index);
   PutFixed64(s.data() + 8, term);
+  s.append(conf_state);
   return s;
 }
 
-bool DecodeWalSnapshotMarker(std::string_view payload, uint64_t* index, uint64_t* term) {
-  if (payload.size() != kSnapshotMarkerSize) return false;
+bool DecodeWalSnapshotMarker(std::string_view payload, uint64_t* index, uint64_t* term,
+                             std::string_view* conf_state) {
+  if (payload.size() < kSnapshotMarkerSize) return false;
   *index = GetFixed64(payload.data());
   *term = GetFixed64(payload.data() + 8);
+  *conf_state = payload.substr(kSnapshotMarkerSize);
   return true;
 }
 

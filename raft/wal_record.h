@@ -86,8 +86,11 @@ std::string EncodeWalSegmentHeader(const WalSegmentHeader& h);
 // False unless the payload has the WAL's magic and version.
 bool DecodeWalSegmentHeader(std::string_view payload, WalSegmentHeader* h);
 
-std::string EncodeWalSnapshotMarker(uint64_t index, uint64_t term);
-bool DecodeWalSnapshotMarker(std::string_view payload, uint64_t* index, uint64_t* term);
+// A snapshot marker: index and term, then the membership as of the snapshot
+// (a serialized ConfState; absent in markers of logs without one).
+std::string EncodeWalSnapshotMarker(uint64_t index, uint64_t term, std::string_view conf_state);
+bool DecodeWalSnapshotMarker(std::string_view payload, uint64_t* index, uint64_t* term,
+                             std::string_view* conf_state);
 
 namespace walio {
 // Little-endian fixed-width encoding.

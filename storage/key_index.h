@@ -57,6 +57,8 @@ class KeyIndex {
 
   const KeyHistory* Find(std::string_view key) const;
   size_t size() const { return keys_.size(); }
+  // Forgets every key (the store is being replaced by a snapshot).
+  void Clear() { keys_.clear(); }
 
  private:
   mutable std::shared_mutex mutex_;

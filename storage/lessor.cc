@@ -186,6 +186,9 @@ std::vector<std::pair<int64_t, int64_t>> Lessor::Remaining() const {
 Status Lessor::Load(const MvccStore& store) {
   std::lock_guard lock(mu_);
   const auto now = Clock::now();
+  // Replaces whatever was loaded before (a store restored from a snapshot).
+  leases_.clear();
+  key_lease_.clear();
   return store.ScanAux(Table::kLease, [&](std::string_view key, std::string_view value) {
     if (key.size() != 8 || value.size() != 16) return;
     Lease& l = leases_[static_cast<int64_t>(GetBigEndian64(key.data()))];

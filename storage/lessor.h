@@ -71,8 +71,8 @@ class Lessor {
   // Every live lease with its remaining TTL (a checkpoint of all, at shutdown).
   std::vector<std::pair<int64_t, int64_t>> Remaining() const;
 
-  // Rebuilds leases from the store at start-up; deadlines restart from the
-  // persisted remaining TTLs. Attachments are restored by MvccStore itself.
+  // Rebuilds leases from the store at start-up (or after the store was
+  // replaced by a snapshot); deadlines restart from the persisted remaining TTLs. Attachments are restored by MvccStore itself.
   Status Load(const MvccStore& store);
 
  private:

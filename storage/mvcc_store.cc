@@ -96,6 +96,11 @@ MvccStore::~MvccStore() {
 }
 
 Status MvccStore::Restore() {
+  std::unique_lock l(index_.mutex());
+  return RestoreLocked();
+}
+
+Status MvccStore::RestoreLocked() {
   LmdbTxn txn;
   Status s = txn.Begin(env_, true);
   if (!s.ok()) return s;
@@ -105,7 +110,7 @@ Status MvccStore::Restore() {
   if (!(s = ReadU64(txn, meta_dbi_, kScheduledCompactKey, &scheduled)).ok()) return s;
   if (!(s = ReadU64(txn, meta_dbi_, kFinishedCompactKey, &finished)).ok()) return s;
 
-  std::unique_lock l(index_.mutex());
+  index_.Clear();
   int64_t current = 1;
   LmdbCursor c(txn, key_dbi_);
   mvccpb::KeyValue kv;
@@ -290,9 +295,11 @@ void MvccStore::CompactorLoop() {
     if (stopping_) return;
     CompactJob job = std::move(compact_jobs_.front());
     compact_jobs_.erase(compact_jobs_.begin());
+    compacting_ = true;
     l.unlock();
     Status s = CompactPhysically(job.rev, job.keep);
     l.lock();
+    compacting_ = false;
     if (s.ok()) {
       finished_compact_rev_ = std::max(finished_compact_rev_, job.rev);
       std::vector<std::function<void()>> ready;
@@ -437,6 +444,67 @@ int64_t MvccStore::DbSizeInUse() const {
 
 Status MvccStore::Sync() { return LmdbStatus(mdb_env_sync(env_, 1), "sync"); }
 
+Status MvccStore::CopyTo(int fd) const {
+  return LmdbStatus(mdb_env_copyfd2(env_, fd, MDB_CP_COMPACT), "copy");
+}
+
+Status MvccStore::ReplaceWith(const std::string& path, const std::vector<std::string>& keep_meta) {
+  // The source: opened read-only, without a lock file (nobody else uses it).
+  MDB_env* src_env = nullptr;
+  int rc = mdb_env_create(&src_env);
+  if (rc != 0) return LmdbStatus(rc, "env create");
+  std::unique_ptr<MDB_env, void (*)(MDB_env*)> src_guard(src_env, mdb_env_close);
+  mdb_env_set_maxdbs(src_env, 8);
+  mdb_env_set_mapsize(src_env, options_.map_size);
+  rc = mdb_env_open(src_env, path.c_str(), MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0600);
+  if (rc != 0) return LmdbStatus(rc, "open snapshot " + path);
+  LmdbTxn src;
+  Status s = src.Begin(src_env, true);
+  if (!s.ok()) return s;
+
+  // The compactor must not run a job computed on the old data against the new.
+  std::unique_lock cl(compact_mu_);
+  compact_cv_.wait(cl, [&] { return !compacting_; });
+  compact_jobs_.clear();
+
+  LmdbTxn txn;
+  if (!(s = txn.Begin(env_, false)).ok()) return s;
+  std::vector<std::pair<std::string, std::string>> kept;
+  for (const std::string& k : keep_meta) {
+    std::string_view v;
+    if (txn.Get(meta_dbi_, k, &v).ok()) kept.emplace_back(k, std::string(v));
+  }
+  const std::pair<const char*, MDB_dbi> tables[] = {{"key", key_dbi_},
+                                                    {"meta", meta_dbi_},
+                                                    {"lease", lease_dbi_},
+                                                    {"alarm", alarm_dbi_},
+                                                    {"member", member_dbi_}};
+  for (const auto& [name, dbi] : tables) {
+    rc = mdb_drop(txn.get(), dbi, 0);
+    if (rc != 0) return LmdbStatus(rc, std::string("clear table ") + name);
+    MDB_dbi src_dbi;
+    rc = mdb_dbi_open(src.get(), name, 0, &src_dbi);
+    if (rc == MDB_NOTFOUND) continue;  // an empty table in the copy
+    if (rc != 0) return LmdbStatus(rc, std::string("open snapshot table ") + name);
+    LmdbCursor c(src, src_dbi);
+    for (bool ok = c.First(); ok; ok = c.Next()) {
+      if (!(s = txn.Put(dbi, c.key(), c.value(), MDB_APPEND)).ok()) return s;
+    }
+  }
+  for (const auto& [k, v] : kept) {
+    if (!(s = txn.Put(meta_dbi_, k, v)).ok()) return s;
+  }
+  {
+    // Readers wait from the commit until the index matches the new data.
+    std::unique_lock l(index_.mutex());
+    if (!(s = txn.Commit()).ok()) return s;
+    if (!(s = RestoreLocked()).ok()) return s;
+  }
+  cl.unlock();
+  compact_cv_.notify_all();
+  return Sync();
+}
+
 Status MvccStore::View(const std::function<Status(const StoreView&)>& fn) const {
   LmdbTxn txn;
   Status s = txn.Begin(env_, true);
@@ -469,8 +537,8 @@ Status MvccStore::GetAux(Table table, std::string_view key, std::string* value) 
   return s;
 }
 
-Status MvccStore::ScanAux(
-    Table table, const std::function<void(std::string_view, std::string_view)>& fn) const {
+Status MvccStore::ScanAux(Table table,
+                          const std::function<void(std::string_view, std::string_view)>& fn) const {
   LmdbTxn txn;
   Status s = txn.Begin(env_, true);
   if (!s.ok()) return s;
@@ -586,7 +654,8 @@ Status WriteBatch::Compact(int64_t rev) {
     keep = store_->index_.Compact(rev);
     store_->compact_rev_ = rev;
   }
-  Status s = txn_.Put(store_->meta_dbi_, kScheduledCompactKey, EncodeU64(static_cast<uint64_t>(rev)));
+  Status s =
+      txn_.Put(store_->meta_dbi_, kScheduledCompactKey, EncodeU64(static_cast<uint64_t>(rev)));
   if (!s.ok()) return s;
   pending_compact_ = rev;
   pending_keep_ = std::move(keep);

@@ -124,6 +124,17 @@ class MvccStore {
   static Status BulkLoad(const std::string& dir, const StoreOptions& options,
                          const std::function<Status(BulkLoader*)>& fn);
 
+  // Writes a consistent, compacted copy of the whole store (an LMDB file) to
+  // `fd`, while writers continue: what a lagging member is sent to catch up.
+  // The copy records the log index it covers (AppliedIndex at the time).
+  Status CopyTo(int fd) const;
+  // Replaces every table with the copy in the file at `path` (made by CopyTo
+  // on another member), atomically: one LMDB transaction, synced. The meta
+  // keys in `keep_meta` keep this store's values (member-local settings).
+  // Readers see the old state or the new one, never a mix. Apply thread
+  // only, with no batch open.
+  Status ReplaceWith(const std::string& path, const std::vector<std::string>& keep_meta);
+
   // Leases live beside the data they own: puts and deletes attach and detach
   // keys as they are written.
   Lessor* lessor() { return &lessor_; }
@@ -134,6 +145,9 @@ class MvccStore {
   MvccStore() = default;
 
   Status Restore();
+  // Rebuilds the key index, leases and counters from LMDB; caller holds the
+  // index lock exclusively and compact_mu_ (or is Open, before any thread).
+  Status RestoreLocked();
   // Reads values for `revs` through `txn`.
   Status ReadValues(const LmdbTxn& txn, const std::vector<Revision>& revs,
                     std::vector<mvccpb::KeyValue>* kvs) const;
@@ -169,6 +183,7 @@ class MvccStore {
   std::vector<CompactJob> compact_jobs_;
   std::vector<std::pair<int64_t, std::function<void()>>> compact_watchers_;
   int64_t finished_compact_rev_ = 0;
+  bool compacting_ = false;  // the compactor is running a job outside compact_mu_
   bool stopping_ = false;
   std::thread compactor_;
 };
@@ -192,8 +207,7 @@ class WriteBatch {
   // Returns the revision of the put.
   Status Put(std::string_view key, std::string_view value, int64_t lease, int64_t* rev);
   // Deletes every live key of `range`; `deleted` (optional) gets their last values.
-  Status DeleteRange(const KeyRange& range, std::vector<mvccpb::KeyValue>* deleted,
-                     int64_t* count);
+  Status DeleteRange(const KeyRange& range, std::vector<mvccpb::KeyValue>* deleted, int64_t* count);
 
   // Validates and applies a compaction at `rev` (OutOfRange with etcd's text
   // when compacted or in the future); the physical deletion follows later.

@@ -132,6 +132,18 @@ void WatchHub::Notify(const std::vector<mvccpb::Event>& events, int64_t revision
   in_cv_.notify_one();
 }
 
+void WatchHub::Resync(int64_t revision) {
+  {
+    std::lock_guard in(in_mu_);
+    notified_rev_ = std::max(notified_rev_, revision);
+    if (!started_ || stopping_) return;
+    overflowed_ = true;  // the same recovery as when the hub falls behind
+    incoming_.clear();
+    incoming_bytes_ = 0;
+  }
+  in_cv_.notify_one();
+}
+
 // ---------------------------------------------------------------- hub thread
 
 void WatchHub::Kick() {

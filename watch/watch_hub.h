@@ -92,6 +92,9 @@ class WatchHub {
   // Apply loop: `events` were committed (in revision order) and the store is
   // now at `revision`. Cheap and never blocks on watchers.
   void Notify(const std::vector<mvccpb::Event>& events, int64_t revision);
+  // Apply loop: the store was replaced (a Raft snapshot) and is now at
+  // `revision`; every watcher catches up on what it missed from storage.
+  void Resync(int64_t revision);
 
   // A new client stream; `on_ready` runs (on the hub thread) when the hub
   // queued messages for it.
@@ -118,7 +121,8 @@ class WatchHub {
   std::chrono::milliseconds ProgressInterval() const;
   // Ticks every stream whose progress interval has elapsed; returns when the
   // next stream is due.
-  std::chrono::steady_clock::time_point ProgressTickLocked(std::chrono::steady_clock::time_point now);
+  std::chrono::steady_clock::time_point ProgressTickLocked(
+      std::chrono::steady_clock::time_point now);
   void AnswerProgressLocked(WatchStream* s);
   // Returns true if another round may have work.
   bool CatchUpRound();

@@ -46,6 +46,7 @@ Server.no_fork_handlers = True
 VERBOSE = os.environ.get("CAPDIFF_VERBOSE", "") not in ("", "0")
 HEARTBEAT_MS = int(os.environ.get("CLUSTER_HEARTBEAT_MS", "100"))
 ELECTION_MS = int(os.environ.get("CLUSTER_ELECTION_MS", "1000"))
+SNAPSHOT_COUNT = os.environ.get("CLUSTER_SNAPSHOT_COUNT", "500")
 GRPC_OPTIONS = [("grpc.enable_http_proxy", 0),
                 # reconnect quickly to a restarted member
                 ("grpc.initial_reconnect_backoff_ms", 100),
@@ -219,6 +220,12 @@ class Cluster:
         self.use_proxy = proxy
         self.proxy = None
         self.extra_args = list(extra_args)
+        if "--snapshot-count" not in self.extra_args:
+            # Small enough that every scenario compacts its log and members
+            # that fall behind catch up through snapshots, under the same
+            # checks as everything else.
+            self.extra_args += ["--snapshot-count", SNAPSHOT_COUNT,
+                                "--experimental-snapshot-catchup-entries", "100"]
         for i in range(size):
             self._new_member()
         self._clients = {}

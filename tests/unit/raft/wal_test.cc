@@ -305,7 +305,11 @@ TEST(WalTest, ReleaseBeforeDeletesOldSegments) {
   }
   const size_t before = wal->segment_count();
   ASSERT_GT(before, 8u);
-  ASSERT_TRUE(wal->SaveSnapshotMarker(400, 1).ok());
+  raftpb::ConfState conf;
+  conf.add_voters(7);
+  conf.add_voters(9);
+  conf.add_learners(11);
+  ASSERT_TRUE(wal->SaveSnapshotMarker(400, 1, conf).ok());
   ASSERT_TRUE(wal->ReleaseBefore(401).ok());
   const size_t after = wal->segment_count();
   EXPECT_LT(after, before);
@@ -318,6 +322,8 @@ TEST(WalTest, ReleaseBeforeDeletesOldSegments) {
   EXPECT_EQ(c.metadata, "meta");
   EXPECT_EQ(c.hard_state.term(), 5u);  // carried into every new segment
   EXPECT_EQ(c.snapshot_index, 400u);
+  // The membership as of the snapshot survives, repeated in new segments.
+  EXPECT_EQ(c.snapshot_conf_state.SerializeAsString(), conf.SerializeAsString());
   ExpectEntries(c.entries, 401, 610);
   // The oldest remaining segment still holds entry 400's successor.
   auto segs = Segments(dir.path());

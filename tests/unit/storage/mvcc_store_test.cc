@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <random>
 
 #include "storage/temp_dir.h"
@@ -252,6 +255,85 @@ TEST_F(MvccStoreTest, RandomizedAgainstModel) {
     EXPECT_EQ(rr.kvs[i].value(), v);
     ++i;
   }
+}
+
+TEST_F(MvccStoreTest, ReplaceWithACopyOfAnotherStore) {
+  // The "leader": history, a compaction, a lease with a key, a meta row of its own.
+  TempDir other_dir;
+  std::unique_ptr<MvccStore> leader;
+  ASSERT_TRUE(MvccStore::Open(other_dir.Sub("db"), StoreOptions{}, &leader).ok());
+  {
+    auto b = leader->NewBatch();
+    int64_t granted, rev;
+    ASSERT_TRUE(leader->lessor()->Grant(b.get(), 42, 60, &granted).ok());
+    for (int i = 0; i < 50; ++i) {
+      b->BeginTxn();
+      ASSERT_TRUE(b->Put("k" + std::to_string(i % 10), "v" + std::to_string(i), 0, &rev).ok());
+      b->EndTxn();
+    }
+    b->BeginTxn();
+    ASSERT_TRUE(b->Put("leased", "x", 42, &rev).ok());
+    b->EndTxn();
+    ASSERT_TRUE(b->PutAux(Table::kMeta, "member_id", "leader").ok());
+    b->SetApplied(500, 3);
+    ASSERT_TRUE(b->Commit().ok());
+    auto c = leader->NewBatch();
+    ASSERT_TRUE(c->Compact(30).ok());
+    ASSERT_TRUE(c->Commit().ok());
+    leader->WaitCompacted(30);
+  }
+  const std::string copy = dir_.Sub("copy.db");
+  {
+    const int fd = open(copy.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(leader->CopyTo(fd).ok());
+    close(fd);
+  }
+
+  // The "follower": older, different data, its own identity, a pending compaction.
+  Put("stale", "1");
+  Put("k1", "old");
+  {
+    auto b = store_->NewBatch();
+    ASSERT_TRUE(b->PutAux(Table::kMeta, "member_id", "follower").ok());
+    ASSERT_TRUE(b->Commit().ok());
+  }
+  ASSERT_TRUE(store_->ReplaceWith(copy, {"member_id"}).ok());
+
+  auto same = [&](MvccStore* s) {
+    RangeResult rr;
+    EXPECT_TRUE(s->Range({"", kFromKey}, {}, &rr).ok());
+    std::string out;
+    for (auto& kv : rr.kvs)
+      out += kv.key() + "=" + kv.value() + "@" + std::to_string(kv.mod_revision()) + " ";
+    return out;
+  };
+  EXPECT_EQ(same(store_.get()), same(leader.get()));
+  EXPECT_EQ(Get("stale"), "<none>");
+  EXPECT_EQ(store_->CurrentRevision(), leader->CurrentRevision());
+  EXPECT_EQ(store_->CompactRevision(), 30);
+  EXPECT_EQ(Get("k1", 29), "error: " + std::string(kErrCompacted));
+  EXPECT_EQ(store_->AppliedIndex(), 500u);
+  EXPECT_EQ(store_->AppliedTerm(), 3u);
+  std::string id;
+  ASSERT_TRUE(store_->GetAux(Table::kMeta, "member_id", &id).ok());
+  EXPECT_EQ(id, "follower");
+  LeaseInfo info;
+  ASSERT_TRUE(store_->lessor()->TimeToLive(42, true, &info).ok());
+  EXPECT_EQ(info.keys, std::vector<std::string>{"leased"});
+  uint32_t h1, h2;
+  int64_t cr1, cr2, hr1, hr2;
+  ASSERT_TRUE(store_->HashKV(0, &h1, &cr1, &hr1).ok());
+  ASSERT_TRUE(leader->HashKV(0, &h2, &cr2, &hr2).ok());
+  EXPECT_EQ(h1, h2);
+
+  // It keeps working as a store, and all of it survives a reopen.
+  const int64_t next = Put("after", "y");
+  EXPECT_EQ(next, leader->CurrentRevision() + 1);
+  const std::string before = same(store_.get());
+  Reopen();
+  EXPECT_EQ(same(store_.get()), before);
+  EXPECT_EQ(store_->CompactRevision(), 30);
 }
 
 }  // namespace
