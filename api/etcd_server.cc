@@ -25,6 +25,22 @@ namespace {
 
 constexpr std::string_view kMemberIdKey = "member_id";
 constexpr std::string_view kClusterIdKey = "cluster_id";
+// In the member dir once the member runs a Raft log (see SwitchToRaft).
+constexpr const char* kRaftMarker = "raft";
+
+Status WriteMarker(const std::string& path) {
+  const int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::IOError("create " + path + ": " + std::strerror(errno));
+  const bool synced = fsync(fd) == 0;
+  close(fd);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return synced ? Status::OK() : Status::IOError("fsync " + path);
+}
 // The store is synced (and the WAL released) after this many entries or this long.
 constexpr uint64_t kSyncEveryEntries = 10000;
 constexpr auto kSyncEvery = std::chrono::seconds(5);
@@ -157,56 +173,49 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   srv->next_id_ =
       ((srv->member_id_ & 0xffff) << 48) | ((static_cast<uint64_t>(now_ms) & 0xffffffffff) << 8);
 
-  srv->clustered_ = initial.size() > 1 || !options.new_cluster;
+  // A member runs Raft once its cluster has (or had) more than one member;
+  // the marker file remembers a one-member log that was replaced, since
+  // --initial-cluster still names one member then.
+  const bool was_raft = std::filesystem::exists(member_dir + "/" + kRaftMarker);
+  srv->clustered_ =
+      initial.size() > 1 || !options.new_cluster || was_raft || srv->members_.List().size() > 1;
+  std::filesystem::remove_all(member_dir + "/wal.single", ec);  // an interrupted switch
+  uint64_t start_index = 0;
   if (srv->clustered_ && !raft::Wal::Exists(member_dir + "/wal") &&
       srv->store_->AppliedIndex() > 0) {
-    // A fresh Raft log starts at index 1, below what the store says it has
-    // applied: new entries would be taken for old ones. Until the log can
-    // start from a snapshot, refuse rather than lose writes.
-    return Status::FailedPrecondition(
-        "this data dir holds data (e.g. an imported snapshot) but no Raft log: seeding a "
-        "multi-member cluster from it is not supported yet; restore into a one-member cluster");
+    if (!options.new_cluster && !was_raft) {
+      // Joining an existing cluster: its leader's state replaces ours anyway,
+      // and a member with data of its own is more likely a mistake.
+      return Status::FailedPrecondition(
+          "this data dir holds data but no Raft log: a member joining an existing cluster "
+          "(--initial-cluster-state existing) must start with an empty data dir");
+    }
+    // Data without a log (an imported snapshot, on every member alike, or a
+    // one-member log replaced by a Raft log): the log starts after it.
+    start_index = srv->store_->AppliedIndex();
   }
   if (srv->clustered_) {
-    raft::RaftNodeOptions ro;
-    ro.member_id = srv->member_id_;
-    ro.cluster_id = srv->cluster_id_;
-    ro.wal_dir = member_dir + "/wal";
-    ro.wal.segment_size = options.wal_segment_bytes;
-    ro.listen_peer_addresses = options.listen_peer_addresses;
-    ro.peer_tls = options.peer_tls;
-    for (const MemberInfo& m : srv->members_.List()) {
-      ro.initial_members.push_back(MemberTable::ToContext(m));
+    srv->logs_.push_back(
+        std::make_unique<raft::RaftNode>(srv->RaftOptions(start_index, options.new_cluster)));
+    if (!was_raft) {
+      s = WriteMarker(member_dir + "/" + kRaftMarker);
+      if (!s.ok()) return s;
     }
-    ro.bootstrap = options.new_cluster;
-    ro.tick = std::chrono::milliseconds(options.heartbeat_ms);
-    ro.election_ticks = std::max(2, options.election_ms / std::max(1, options.heartbeat_ms));
-    ro.seed = static_cast<uint64_t>(now_ms);
-    ro.snap_dir = member_dir + "/snap";
-    ro.snapshot_count = std::max<uint64_t>(1, options.snapshot_count);
-    ro.snapshot_catchup_entries = options.snapshot_catchup_entries;
-    ro.save_snapshot = [raw = srv.get()](const std::string& path) {
-      return raw->SaveSnapshotFile(path);
-    };
-    ro.restore_snapshot = [raw = srv.get()](const std::string& path, uint64_t index,
-                                            std::vector<raftpb::MemberContext>* members) {
-      return raw->RestoreSnapshotFile(path, index, members);
-    };
-    srv->log_ = std::make_unique<raft::RaftNode>(ro);
   } else {
     raft::SingleNodeLogOptions log_options;
     log_options.wal_dir = member_dir + "/wal";
     log_options.member_id = srv->member_id_;
     log_options.wal.segment_size = options.wal_segment_bytes;
-    srv->log_ = std::make_unique<raft::SingleNodeLog>(log_options);
+    srv->logs_.push_back(std::make_unique<raft::SingleNodeLog>(log_options));
   }
+  srv->log_.store(srv->logs_.back().get());
 
   EtcdServer* raw = srv.get();
   srv->apply_thread_ = std::thread([raw] { raw->ApplyLoop(); });
   srv->last_sync_index_ = srv->store_->AppliedIndex();
   srv->last_sync_time_ = std::chrono::steady_clock::now();
-  s = srv->log_->Start(srv->store_->AppliedIndex(),
-                       [raw](std::vector<raftpb::Entry> e) { raw->OnCommitted(std::move(e)); });
+  s = srv->log()->Start(srv->store_->AppliedIndex(),
+                        [raw](std::vector<raftpb::Entry> e) { raw->OnCommitted(std::move(e)); });
   if (!s.ok()) {
     srv->Stop();
     return s;
@@ -248,7 +257,7 @@ void EtcdServer::Stop() {
   if (lease_thread_.joinable()) lease_thread_.join();
   CheckLeaderWaits(true);
   CheckpointAllLeases();
-  if (log_) log_->Stop();
+  for (auto& l : logs_) l->Stop();
   {
     std::lock_guard l(apply_mu_);
     if (stopping_) return;
@@ -287,12 +296,12 @@ void EtcdServer::Propose(std::shared_ptr<internalpb::InternalRequest> req,
     pending_.emplace(
         id, Pending{std::move(req), response, std::move(done), std::chrono::steady_clock::now()});
   }
-  Status s = log_->Propose(std::move(data));
+  Status s = log()->Propose(std::move(data));
   if (!s.ok()) Complete(id, s);  // unless applied after all
 }
 
 void EtcdServer::ReadBarrier(Done done) {
-  log_->ReadIndex([this, done = std::move(done)](Status s, uint64_t index) mutable {
+  log()->ReadIndex([this, done = std::move(done)](Status s, uint64_t index) mutable {
     if (!s.ok()) {
       done(s);
       return;
@@ -330,7 +339,7 @@ Status EtcdServer::CheckQuota(int64_t cost) {
 void EtcdServer::FillHeaderWithoutRevision(etcdserverpb::ResponseHeader* h) const {
   h->set_cluster_id(cluster_id_);
   h->set_member_id(member_id_);
-  h->set_raft_term(log_->GetStatus().term);
+  h->set_raft_term(log()->GetStatus().term);
 }
 
 void EtcdServer::FillHeader(etcdserverpb::ResponseHeader* h) const {
@@ -375,6 +384,94 @@ void EtcdServer::ApplyLoop() {
     for (auto& t : tasks) t();
     tasks.clear();
   }
+}
+
+raft::RaftNodeOptions EtcdServer::RaftOptions(uint64_t start_index, bool bootstrap) {
+  const std::string member_dir = options_.data_dir + "/member";
+  raft::RaftNodeOptions ro;
+  ro.member_id = member_id_;
+  ro.cluster_id = cluster_id_;
+  ro.wal_dir = member_dir + "/wal";
+  ro.wal.segment_size = options_.wal_segment_bytes;
+  ro.listen_peer_addresses = options_.listen_peer_addresses;
+  ro.peer_tls = options_.peer_tls;
+  for (const MemberInfo& m : members_.List())
+    ro.initial_members.push_back(MemberTable::ToContext(m));
+  ro.bootstrap = bootstrap;
+  ro.start_index = start_index;
+  ro.start_term = store_->AppliedTerm();
+  ro.tick = std::chrono::milliseconds(options_.heartbeat_ms);
+  ro.election_ticks = std::max(2, options_.election_ms / std::max(1, options_.heartbeat_ms));
+  ro.seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  ro.snap_dir = member_dir + "/snap";
+  ro.snapshot_count = std::max<uint64_t>(1, options_.snapshot_count);
+  ro.snapshot_catchup_entries = options_.snapshot_catchup_entries;
+  ro.save_snapshot = [this](const std::string& path) { return SaveSnapshotFile(path); };
+  ro.restore_snapshot = [this](const std::string& path, uint64_t index,
+                               std::vector<raftpb::MemberContext>* members) {
+    return RestoreSnapshotFile(path, index, members);
+  };
+  return ro;
+}
+
+Status EtcdServer::SwitchToRaft() {
+  std::lock_guard sl(switch_mu_);
+  if (clustered_) return Status::OK();
+  fprintf(stderr, "capstan: the cluster grows: replacing the one-member log with a Raft log\n");
+  const std::string member_dir = options_.data_dir + "/member";
+  raft::ConsensusLog* single = log();
+  // 1. No more commits; everything committed applied and durable in the store.
+  single->Stop();
+  std::promise<void> drained;
+  {
+    std::lock_guard l(apply_mu_);
+    apply_tasks_.push_back([&] { drained.set_value(); });
+  }
+  apply_cv_.notify_one();
+  drained.get_future().wait();
+  Status s = store_->Sync();
+  if (!s.ok()) return s;
+  // 2. The old log is not needed any more (a crash from here on restarts a
+  // one-member log from the store, as after an import).
+  std::error_code ec;
+  std::filesystem::rename(member_dir + "/wal", member_dir + "/wal.single", ec);
+  if (ec) return Status::IOError("moving the one-member log aside: " + ec.message());
+  // 3. A Raft log that starts with a snapshot of the store, with this member
+  // as its only voter; it elects itself.
+  auto node = std::make_unique<raft::RaftNode>(RaftOptions(store_->AppliedIndex(), false));
+  s = node->Start(store_->AppliedIndex(),
+                  [this](std::vector<raftpb::Entry> e) { OnCommitted(std::move(e)); });
+  if (s.ok()) s = WriteMarker(member_dir + "/" + kRaftMarker);
+  if (!s.ok()) {
+    node->Stop();
+    std::filesystem::remove_all(member_dir + "/wal", ec);
+    std::filesystem::rename(member_dir + "/wal.single", member_dir + "/wal", ec);
+    auto restarted = std::make_unique<raft::SingleNodeLog>(raft::SingleNodeLogOptions{
+        member_dir + "/wal", member_id_, 4096, raft::WalOptions{options_.wal_segment_bytes}});
+    Status rs = restarted->Start(store_->AppliedIndex(), [this](std::vector<raftpb::Entry> e) {
+      OnCommitted(std::move(e));
+    });
+    if (rs.ok()) {
+      logs_.push_back(std::move(restarted));
+      log_.store(logs_.back().get(), std::memory_order_release);
+    } else {
+      fprintf(stderr, "capstan: restarting the one-member log failed too: %s\n",
+              rs.ToString().c_str());
+    }
+    return Status::Unavailable("cannot start the Raft log: " + s.ToString());
+  }
+  std::filesystem::remove_all(member_dir + "/wal.single", ec);
+  logs_.push_back(std::move(node));
+  log_.store(logs_.back().get(), std::memory_order_release);
+  clustered_ = true;
+  // A membership change needs a leader: wait for the election.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.election_ms * 5 + 1000);
+  while (log()->GetStatus().leader_id != member_id_ &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return Status::OK();
 }
 
 Status EtcdServer::SaveSnapshotFile(const std::string& path) const {
@@ -517,7 +614,8 @@ void EtcdServer::ProposeConfChange(raftpb::ConfChange cc, Done done) {
     pending_.emplace(id,
                      Pending{nullptr, nullptr, std::move(done), std::chrono::steady_clock::now()});
   }
-  Status s = log_->ProposeConfChange(cc);
+  Status s = clustered_ ? Status::OK() : SwitchToRaft();
+  if (s.ok()) s = log()->ProposeConfChange(cc);
   if (!s.ok()) Complete(id, s);
 }
 
@@ -534,7 +632,7 @@ void EtcdServer::Complete(uint64_t id, Status status) {
 }
 
 void EtcdServer::MoveLeader(uint64_t target, Done done) {
-  const raft::LogStatus ls = log_->GetStatus();
+  const raft::LogStatus ls = log()->GetStatus();
   if (ls.leader_id != member_id_) {
     done(Status::FailedPrecondition(errors::kNotLeader));
     return;
@@ -548,7 +646,7 @@ void EtcdServer::MoveLeader(uint64_t target, Done done) {
     done(Status::OK());
     return;
   }
-  Status s = log_->TransferLeadership(target);
+  Status s = log()->TransferLeadership(target);
   if (!s.ok()) {
     done(s);
     return;
@@ -564,7 +662,7 @@ void EtcdServer::CheckLeaderWaits(bool stopping) {
   std::vector<std::pair<Done, Status>> ready;
   {
     std::lock_guard l(lease_mu_);
-    const uint64_t leader = log_ ? log_->GetStatus().leader_id : 0;
+    const uint64_t leader = log() ? log()->GetStatus().leader_id : 0;
     const auto now = std::chrono::steady_clock::now();
     std::erase_if(leader_waits_, [&](LeaderWait& w) {
       if (stopping) {
@@ -586,7 +684,7 @@ void EtcdServer::CheckLeaderWaits(bool stopping) {
 void EtcdServer::CheckpointAllLeases() {
   // On a clean stop the leader persists every remaining TTL, so a restart
   // continues exactly where it stopped.
-  if (!log_ || !store_ || log_->GetStatus().leader_id != member_id_) return;
+  if (!log() || !store_ || log()->GetStatus().leader_id != member_id_) return;
   auto remaining = store_->lessor()->Remaining();
   if (remaining.empty()) return;
   auto req = std::make_shared<internalpb::InternalRequest>();
@@ -642,7 +740,7 @@ void EtcdServer::LeaseLoop() {
     l.unlock();
     ExpirePending();
     CheckLeaderWaits(false);
-    const raft::LogStatus ls = log_->GetStatus();
+    const raft::LogStatus ls = log()->GetStatus();
     // Publish this member's name and client URLs through the log once per
     // start, as etcd does, so every member lists them.
     if (!published_.load() && ls.leader_id != 0 && !publishing_.exchange(true)) {
@@ -704,7 +802,7 @@ void EtcdServer::MaybeSync(uint64_t applied) {
     return;
   }
   // Keep the last applied entry so the log never ends before the store.
-  log_->ReleaseBefore(applied);
+  log()->ReleaseBefore(applied);
   last_sync_index_ = applied;
   last_sync_time_ = now;
 }

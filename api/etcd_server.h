@@ -28,6 +28,7 @@
 #include "internal.pb.h"
 #include "raft/consensus_log.h"
 #include "raft/peer_transport.h"
+#include "raft/raft_node.h"
 #include "rpc.pb.h"
 #include "storage/mvcc_store.h"
 #include "watch/watch_hub.h"  // watch hub (issue 3)
@@ -122,7 +123,7 @@ class EtcdServer {
   // Maintenance.MoveLeader: hands leadership to `target` and calls `done`
   // once it leads (or with etcd's errors: not leader, bad transferee, timeout).
   void MoveLeader(uint64_t target, Done done);
-  raft::LogStatus LogStatus() const { return log_->GetStatus(); }
+  raft::LogStatus LogStatus() const { return log()->GetStatus(); }
 
  private:
   EtcdServer() = default;
@@ -145,6 +146,10 @@ class EtcdServer {
   // Raft snapshots (see raft::RaftNodeOptions): a copy of the store for a
   // lagging member, and installing one from the leader.
   Status SaveSnapshotFile(const std::string& path) const;
+  raft::RaftNodeOptions RaftOptions(uint64_t start_index, bool bootstrap);
+  // A one-member cluster about to grow: replaces the one-member log with a
+  // Raft log that starts from the store (once; later calls do nothing).
+  Status SwitchToRaft();
   Status RestoreSnapshotFile(const std::string& path, uint64_t index,
                              std::vector<raftpb::MemberContext>* members);
   // Proposes revocation of expired leases (rate-limited) and checkpoints of
@@ -160,10 +165,16 @@ class EtcdServer {
   uint64_t member_id_ = 0;
   uint64_t cluster_id_ = 0;
   std::unique_ptr<MvccStore> store_;
-  std::unique_ptr<raft::ConsensusLog> log_;
+  // The log in use. A one-member cluster's log is replaced by a Raft node
+  // when the cluster grows (SwitchToRaft); the old one stays, stopped, so
+  // that a thread still holding it is safe.
+  raft::ConsensusLog* log() const { return log_.load(std::memory_order_acquire); }
+  std::vector<std::unique_ptr<raft::ConsensusLog>> logs_;
+  std::atomic<raft::ConsensusLog*> log_{nullptr};
+  std::mutex switch_mu_;
   AlarmSet alarms_;
   MemberTable members_;
-  bool clustered_ = false;
+  std::atomic<bool> clustered_{false};
   std::atomic<bool> published_{false};  // this member's attributes are applied
   std::atomic<bool> publishing_{false};
   std::unique_ptr<Applier> applier_;

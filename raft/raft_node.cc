@@ -1,5 +1,6 @@
 #include "raft/raft_node.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace capstan::raft {
@@ -64,6 +65,8 @@ Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
   } else {
     s = Wal::Create(options_.wal_dir, std::to_string(options_.member_id), options_.wal, &wal_);
     if (!s.ok()) return s;
+    if (options_.start_index > 0) s = SeedFromStateMachine();
+    if (!s.ok()) return s;
   }
 
   Config cfg;
@@ -82,7 +85,7 @@ Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
   cfg.seed = options_.seed ^ options_.member_id;
   s = RawNode::Create(cfg, &node_);
   if (!s.ok()) return s;
-  if (!restart && options_.bootstrap) {
+  if (!restart && options_.bootstrap && options_.start_index == 0) {
     // Every initial member bootstraps the same voters; their conf-change
     // entries carry the member descriptions, so the member table is built by
     // applying the log like everything else.
@@ -110,6 +113,31 @@ Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
                                                cv_.notify_one();
                                              });
   thread_ = std::thread([this] { Run(); });
+  return Status::OK();
+}
+
+Status RaftNode::SeedFromStateMachine() {
+  raftpb::Snapshot snap;
+  raftpb::SnapshotMetadata* md = snap.mutable_metadata();
+  md->set_index(options_.start_index);
+  md->set_term(std::max<uint64_t>(1, options_.start_term));
+  for (const auto& m : options_.initial_members) {
+    if (m.is_learner()) {
+      md->mutable_conf_state()->add_learners(m.id());
+    } else {
+      md->mutable_conf_state()->add_voters(m.id());
+    }
+  }
+  raftpb::HardState hs;
+  hs.set_term(md->term());
+  hs.set_commit(md->index());
+  Status s = wal_->SaveSnapshotMarker(md->index(), md->term(), md->conf_state());
+  if (s.ok()) s = wal_->Save(&hs, {}, true);
+  if (s.ok()) s = storage_.ApplySnapshot(snap);
+  if (!s.ok()) return s;
+  storage_.SetHardState(hs);
+  snapshot_index_ = md->index();
+  conf_states_[snapshot_index_] = md->conf_state();
   return Status::OK();
 }
 

@@ -50,7 +50,14 @@ struct RaftNodeOptions {
   // cluster's members start with these voters; a member joining an existing
   // cluster learns the membership from the leader's log instead.
   std::vector<raftpb::MemberContext> initial_members;
-  bool bootstrap = true;                // --initial-cluster-state new
+  bool bootstrap = true;  // --initial-cluster-state new
+  // A new log over a state machine that already holds data (an imported
+  // snapshot, or a one-member log being replaced): instead of bootstrapping,
+  // the log starts with a snapshot at start_index (of start_term) whose
+  // membership is initial_members. Every member seeded so must hold the
+  // same state at the same index.
+  uint64_t start_index = 0;
+  uint64_t start_term = 0;
   std::chrono::milliseconds tick{100};  // --heartbeat-interval
   int election_ticks = 10;              // --election-timeout / --heartbeat-interval
   uint64_t seed = 0;
@@ -99,6 +106,7 @@ class RaftNode : public ConsensusLog {
   raftpb::ConfState ConfStateAt(uint64_t index) const;
   void AddPeer(const raftpb::MemberContext& m);
   void OnMessage(raftpb::Message m);
+  Status SeedFromStateMachine();
 
   const RaftNodeOptions options_;
   MemoryStorage storage_;

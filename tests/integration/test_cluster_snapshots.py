@@ -202,5 +202,73 @@ def test_new_member_joins_after_the_log_was_compacted():
         check_hashes_equal(cl)
 
 
+def test_one_member_grows_into_a_cluster():
+    """etcd's runtime-reconfiguration path from a single member: `member add`
+    on it, start the new member with --initial-cluster-state existing, again;
+    the first member keeps running Raft after a restart even though its
+    --initial-cluster names only itself."""
+    with Cluster(1, "grow") as cl:
+        first = cl.members[0]
+        c = cl.client(first)
+        write_keys(c, "g/", 200)
+        lease = c.lease(300)
+        c.put("g/leased", "L", lease=lease)
+        second = cl.add_member(via=first)
+        check("replacing the one-member log" in log_text(first), "the first member switched logs",
+              log_text(first)[-1500:])
+        want, _ = serializable_range(c, "g/")
+        wait_caught_up(cl, second, "g/", want)
+        third = cl.add_member(via=second)
+        write_keys(cl.client(cl.leader()), "g/", 50, start=200)
+        want, _ = serializable_range(cl.client(cl.leader()), "g/")
+        for m in cl.members:
+            wait_caught_up(cl, m, "g/", want)
+        check(len(member_ids(cl.client(third))) == 3, "three members",
+              member_ids(cl.client(third)))
+        # The first member restarts as a Raft member, and the cluster survives
+        # losing any one member.
+        cl.kill(first)
+        cl.client(cl.leader(among=[second, third])).put("g/without-first", "x")
+        cl.restart(first)
+        want, _ = serializable_range(cl.client(cl.leader()), "g/")
+        wait_caught_up(cl, first, "g/", want)
+        ttl = cl.client(third).leasestub.LeaseTimeToLive(
+            rpc.LeaseTimeToLiveRequest(ID=lease.id, keys=True), 5)
+        check(ttl.TTL > 0 and list(ttl.keys) == [b"g/leased"], "the lease is everywhere", ttl)
+        check_hashes_equal(cl)
+
+
+def test_three_members_start_from_one_snapshot():
+    """`etcdctl snapshot save` from one cluster seeds every member of a new
+    3-member cluster (--initial-snapshot on each), as etcd's disaster
+    recovery does with `snapshot restore` per member."""
+    import tempfile
+    from harness import etcdctl
+    tmp = tempfile.mkdtemp(prefix="capstan-seed-")
+    snap = os.path.join(tmp, "snap.db")
+    try:
+        with Cluster(1, "seedsrc") as src:
+            c = src.client(src.members[0])
+            write_keys(c, "s/", 150)
+            c.delete("s/00003")
+            want, rev = serializable_range(c, "s/")
+            rc, out, err = etcdctl(src.members[0].endpoint, "snapshot", "save", snap, timeout=60)
+            check(rc == 0, "etcdctl snapshot save", out, err)
+        with Cluster(3, "seeded", extra_args=["--initial-snapshot", snap]) as cl:
+            for m in cl.members:
+                wait_caught_up(cl, m, "s/", want)
+            ld = cl.leader()
+            r = cl.client(ld).put("s/next", "n")
+            check(r.header.revision == rev + 1,
+                  f"the seeded cluster continues at revision {rev + 1}, not {r.header.revision}")
+            want, _ = serializable_range(cl.client(ld), "s/")
+            for m in cl.members:
+                wait_caught_up(cl, m, "s/", want)
+            check_hashes_equal(cl)
+    finally:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     run_tests(globals())
