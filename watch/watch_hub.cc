@@ -98,6 +98,7 @@ void WatchHub::Notify(const std::vector<mvccpb::Event>& events, int64_t revision
   // watcher at all the batch is not even encoded.
   std::shared_ptr<EventBatch> batch;
   if (!events.empty() && watcher_count_.load(std::memory_order_relaxed) > 0) batch = encode();
+  bool wake = true;
   {
     std::lock_guard in(in_mu_);
     if (revision <= notified_rev_ && events.empty()) return;
@@ -118,18 +119,22 @@ void WatchHub::Notify(const std::vector<mvccpb::Event>& events, int64_t revision
         incoming_bytes_ += bytes;
         incoming_.push_back(std::move(batch));
       }
-    } else if (!incoming_.empty() && incoming_.back()->events.empty()) {
-      // Revision-only markers carry nothing: keep just the latest.
-      auto marker = std::make_shared<EventBatch>();
-      marker->revision = revision;
-      incoming_.back() = std::move(marker);
     } else {
+      if (!incoming_.empty() && incoming_.back()->events.empty()) {
+        // Revision-only markers carry nothing: keep just the latest.
+        incoming_.pop_back();
+      }
       auto marker = std::make_shared<EventBatch>();
       marker->revision = revision;
       incoming_.push_back(std::move(marker));
+      // With no watcher a marker only advances dispatched_rev_, which
+      // matters once a watcher exists, and whatever then needs the hub
+      // (catch-up, a progress request or tick) wakes it, and it drains this
+      // queue first. Waking it anyway cost a thread wake-up per write batch.
+      wake = watcher_count_.load() > 0;
     }
   }
-  in_cv_.notify_one();
+  if (wake) in_cv_.notify_one();
 }
 
 void WatchHub::Resync(int64_t revision) {
