@@ -36,8 +36,10 @@ void SnapshotReceiver::OnChunk(const raftpb::Message& m) {
     DropLocked(m.from());  // a new transfer replaces an unfinished one
     Transfer t;
     t.snapshot_index = c.snapshot_index();
+    // A name of its own: the leader may send the same snapshot again while
+    // the driver still installs the file of an earlier transfer.
     t.path = dir_ + "/recv-" + std::to_string(m.from()) + "-" + std::to_string(c.snapshot_index()) +
-             ".db";
+             "-" + std::to_string(++transfers_started_) + ".db";
     if (!walio::OpenFile(t.path, O_CREAT | O_TRUNC | O_WRONLY, &t.fd).ok()) return;
     t.hash.reset(XXH3_createState());
     XXH3_64bits_reset(t.hash.get());

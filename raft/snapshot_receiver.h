@@ -55,6 +55,7 @@ class SnapshotReceiver {
   const std::string dir_;
   std::mutex mu_;
   std::map<uint64_t, Transfer> transfers_;  // by sender
+  uint64_t transfers_started_ = 0;
 };
 
 }  // namespace capstan::raft

@@ -262,7 +262,9 @@ void WatchHub::ResyncAllLocked(int64_t notified) {
   }
   for (Watcher* w : synced) MoveToUnsyncedLocked(w, std::max(w->next_rev, dispatched_rev_ + 1));
   dispatched_rev_ = std::max(dispatched_rev_, notified);
-  fprintf(stderr, "capstan: watch: fell behind the apply loop; %zu watchers replay from storage\n",
+  fprintf(stderr,
+          "capstan: watch: fell behind the apply loop (or the store was replaced by a "
+          "snapshot); %zu watchers replay from storage\n",
           synced.size());
 }
 
