@@ -461,6 +461,16 @@ Status MvccStore::ReplaceWith(const std::string& path, const std::vector<std::st
   LmdbTxn src;
   Status s = src.Begin(src_env, true);
   if (!s.ok()) return s;
+  {
+    // A copy that is not ahead of this store brings nothing new (a member
+    // whose log restarted at an older snapshot than its store): keep ours.
+    MDB_dbi src_meta;
+    uint64_t src_applied = 0;
+    if (mdb_dbi_open(src.get(), "meta", 0, &src_meta) == 0) {
+      if (!(s = ReadU64(src, src_meta, kAppliedIndexKey, &src_applied)).ok()) return s;
+    }
+    if (src_applied <= AppliedIndex()) return Status::OK();
+  }
 
   // The compactor must not run a job computed on the old data against the new.
   std::unique_lock cl(compact_mu_);

@@ -131,7 +131,8 @@ class MvccStore {
   // Replaces every table with the copy in the file at `path` (made by CopyTo
   // on another member), atomically: one LMDB transaction, synced. The meta
   // keys in `keep_meta` keep this store's values (member-local settings).
-  // Readers see the old state or the new one, never a mix. Apply thread
+  // Readers see the old state or the new one, never a mix. A copy whose
+  // applied index is not after this store's changes nothing. Apply thread
   // only, with no batch open.
   Status ReplaceWith(const std::string& path, const std::vector<std::string>& keep_meta);
 

@@ -328,7 +328,12 @@ TEST_F(MvccStoreTest, ReplaceWithACopyOfAnotherStore) {
   EXPECT_EQ(h1, h2);
 
   // It keeps working as a store, and all of it survives a reopen.
+  index_ = 600;
   const int64_t next = Put("after", "y");
+  // A copy that is not ahead of the store changes nothing.
+  ASSERT_TRUE(store_->ReplaceWith(copy, {"member_id"}).ok());
+  EXPECT_EQ(Get("after"), "y");
+  EXPECT_EQ(store_->AppliedIndex(), 601u);
   EXPECT_EQ(next, leader->CurrentRevision() + 1);
   const std::string before = same(store_.get());
   Reopen();
