@@ -33,6 +33,11 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
   grpc::ServerUnaryReactor* ProposeMembership(grpc::CallbackServerContext* ctx,
                                               raftpb::ConfChange cc, Response* resp);
 
+  // MemberPromote on a follower: the leader decides (see MemberPromote).
+  grpc::ServerUnaryReactor* ForwardPromote(grpc::CallbackServerContext* ctx,
+                                           const etcdserverpb::MemberPromoteRequest* req,
+                                           etcdserverpb::MemberPromoteResponse* resp);
+
   EtcdServer* server_;
 };
 

@@ -33,6 +33,8 @@ inline constexpr const char* kMemberBadURLs = "given member URLs are invalid";
 inline constexpr const char* kMemberNotLearner = "can only promote a learner member";
 inline constexpr const char* kLearnerNotReady =
     "can only promote a learner member which is in sync with leader";
+inline constexpr const char* kTooManyLearners = "too many learner members in cluster";
+inline constexpr const char* kNotSupportedForLearner = "rpc not supported for learner";
 inline constexpr const char* kBadLeaderTransferee = "bad leader transferee";
 inline constexpr const char* kNoLeader = "no leader";
 inline constexpr const char* kNotLeader = "not leader";

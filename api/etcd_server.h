@@ -124,6 +124,17 @@ class EtcdServer {
   // once it leads (or with etcd's errors: not leader, bad transferee, timeout).
   void MoveLeader(uint64_t target, Done done);
   raft::LogStatus LogStatus() const { return log()->GetStatus(); }
+  // Whether the leader's log says learner `id` caught up (see
+  // raft::ConsensusLog::LearnerProgress).
+  raft::ConsensusLog::LearnerState LearnerProgress(uint64_t id) const {
+    return log()->LearnerProgress(id);
+  }
+  // Whether this member is a learner (etcd then serves only Status and
+  // serializable reads).
+  bool IsLearner() const {
+    MemberInfo m;
+    return members_.Find(member_id_, &m) && m.is_learner;
+  }
 
  private:
   EtcdServer() = default;

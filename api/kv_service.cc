@@ -31,6 +31,9 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
   if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
+  if (!req->serializable()) {
+    if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
+  }
   Status s = CheckRangeRequest(*req);
   if (!s.ok()) return FinishNow(ctx, ToGrpcStatus(s));
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -52,6 +55,7 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::PutRequest* req,
                                          etcdserverpb::PutResponse* resp) {
   if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   Status s = CheckPutRequest(*req);
   if (s.ok()) s = server_->CheckQuota(static_cast<int64_t>(req->ByteSizeLong()) + kPerKeyOverhead);
   if (!s.ok()) return FinishNow(ctx, ToGrpcStatus(s));
@@ -64,6 +68,7 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
                                                  const etcdserverpb::DeleteRangeRequest* req,
                                                  etcdserverpb::DeleteRangeResponse* resp) {
   if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   Status s = CheckDeleteRequest(*req);
   if (!s.ok()) return FinishNow(ctx, ToGrpcStatus(s));
   auto ireq = std::make_shared<internalpb::InternalRequest>();
@@ -75,6 +80,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
   if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   Status s = CheckTxnRequest(*req, server_->options().max_txn_ops);
   if (s.ok()) {
     int64_t cost = TxnPutCost(*req);
@@ -90,6 +96,7 @@ grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
   if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   auto ireq = std::make_shared<internalpb::InternalRequest>();
   *ireq->mutable_compaction() = *req;
   return ProposeAndReply(server_, ctx, std::move(ireq), resp);

@@ -64,6 +64,7 @@ class KeepAliveStream final : public KeepAliveReactor {
 grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* ctx,
                                                    const etcdserverpb::LeaseGrantRequest* req,
                                                    etcdserverpb::LeaseGrantResponse* resp) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   if (req->ttl() > kMaxLeaseTTL) {
     return FinishNow(ctx, ToGrpcStatus(Status::OutOfRange(errors::kLeaseTTLTooLarge)));
   }
@@ -79,6 +80,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::LeaseRevokeRequest* req,
                                                     etcdserverpb::LeaseRevokeResponse* resp) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   auto ireq = std::make_shared<internalpb::InternalRequest>();
   *ireq->mutable_lease_revoke() = *req;
   return ProposeAndReply(server_, ctx, std::move(ireq), resp);
@@ -93,6 +95,7 @@ LeaseService::LeaseKeepAlive(grpc::CallbackServerContext*) {
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
     etcdserverpb::LeaseTimeToLiveResponse* resp) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   LeaseInfo info;
   resp->set_id(req->id());
   if (server_->store()->lessor()->TimeToLive(req->id(), req->keys(), &info).ok()) {
@@ -109,6 +112,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
 grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::LeaseLeasesRequest*,
                                                     etcdserverpb::LeaseLeasesResponse* resp) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   for (int64_t id : server_->store()->lessor()->List()) resp->add_leases()->set_id(id);
   server_->FillHeader(resp->mutable_header());
   return FinishNow(ctx, grpc::Status::OK);

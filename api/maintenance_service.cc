@@ -125,6 +125,7 @@ class SnapshotStream final : public grpc::ServerWriteReactor<etcdserverpb::Snaps
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::AlarmRequest* req,
                                                     etcdserverpb::AlarmResponse* resp) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   if (req->action() == etcdserverpb::AlarmRequest::GET) {
     for (const auto& [member, type] : server_->alarms()->List()) {
       auto* a = resp->add_alarms();
@@ -152,7 +153,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   resp->set_raftindex(ls.commit_index);
   resp->set_raftterm(ls.term);
   resp->set_raftappliedindex(store->AppliedIndex());
-  resp->set_islearner(false);
+  resp->set_islearner(server_->IsLearner());
   if (ls.leader_id == 0) resp->add_errors("etcdserver: no leader");
   for (const auto& [member, type] : server_->alarms()->List()) {
     resp->add_errors("memberID:" + std::to_string(member) +
@@ -165,6 +166,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerContext* ctx,
                                                          const etcdserverpb::DefragmentRequest*,
                                                          etcdserverpb::DefragmentResponse* resp) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   // LMDB reuses freed pages in place, so there is nothing to rewrite; make
   // what is applied durable, which is what an operator expects to have after.
   // etcd answers with an empty response, header included.
@@ -174,6 +176,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* ctx,
                                                    const etcdserverpb::HashRequest*,
                                                    etcdserverpb::HashResponse* resp) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   uint32_t hash = 0;
   capstan::Status s = server_->store()->Hash(&hash);
   if (s.ok()) {
@@ -186,6 +189,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* ctx,
                                                      const etcdserverpb::HashKVRequest* req,
                                                      etcdserverpb::HashKVResponse* resp) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   uint32_t hash = 0;
   int64_t compact_rev = 0, hash_rev = 0;
   capstan::Status s = server_->store()->HashKV(req->revision(), &hash, &compact_rev, &hash_rev);
@@ -207,6 +211,7 @@ grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Sn
 grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* ctx,
                                                          const etcdserverpb::MoveLeaderRequest* req,
                                                          etcdserverpb::MoveLeaderResponse* resp) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   // etcd answers with an empty response, header included.
   server_->MoveLeader(req->targetid(),

@@ -40,6 +40,13 @@ grpc::ServerUnaryReactor* ProposeAndReply(EtcdServer* server, grpc::CallbackServ
   return reactor;
 }
 
+// etcd 3.4 answers a learner's clients only Status and serializable Range
+// (its gRPC interceptors); everything else gets this error.
+inline grpc::Status CheckNotLearner(const EtcdServer& server) {
+  if (!server.IsLearner()) return grpc::Status::OK;
+  return ToGrpcStatus(Status::Unavailable(errors::kNotSupportedForLearner));
+}
+
 inline grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,
                                            const grpc::Status& status) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();

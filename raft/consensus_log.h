@@ -61,6 +61,16 @@ class ConsensusLog {
   virtual void ReleaseBefore(uint64_t index) = 0;
 
   virtual LogStatus GetStatus() const = 0;
+
+  // Whether learner `id` may be promoted. Only the leader knows how far a
+  // learner's log matches: kReady once it matches at least 90% of the
+  // leader's (etcd's readyPercent), kNotReady before; kNotLeader on any other
+  // member. Ids that are not learners are kReady (the member table decides).
+  enum class LearnerState { kNotLeader, kReady, kNotReady };
+  virtual LearnerState LearnerProgress(uint64_t id) const {
+    (void)id;
+    return LearnerState::kReady;  // a one-member log has no learners
+  }
 };
 
 }  // namespace capstan::raft

@@ -318,6 +318,32 @@ LogStatus RaftNode::GetStatus() const {
   return st;
 }
 
+void RaftNode::PublishLearnerProgress() {
+  const Raft& r = node_->raft();
+  const bool leading = r.role() == Role::kLeader;
+  std::map<uint64_t, uint64_t> learners;
+  if (leading) {
+    for (const auto& [id, pr] : r.tracker().progress()) {
+      if (pr.is_learner) learners[id] = pr.match;
+    }
+  }
+  std::lock_guard l(mu_);
+  leading_ = leading;
+  leader_last_index_ = r.log().LastIndex();
+  learner_match_.swap(learners);
+}
+
+ConsensusLog::LearnerState RaftNode::LearnerProgress(uint64_t id) const {
+  std::lock_guard l(mu_);
+  if (!leading_) return LearnerState::kNotLeader;
+  auto it = learner_match_.find(id);
+  if (it == learner_match_.end()) return LearnerState::kReady;
+  // etcd: float64(learnerMatch) < float64(leaderMatch)*readyPercent (0.9)
+  return static_cast<double>(it->second) < static_cast<double>(leader_last_index_) * 0.9
+             ? LearnerState::kNotReady
+             : LearnerState::kReady;
+}
+
 void RaftNode::ExpireReads(Clock::time_point now) {
   // A read index lost with a leader change is never answered: time it out.
   const auto timeout = options_.tick * options_.election_ticks * 2;
@@ -385,6 +411,7 @@ void RaftNode::Run() {
     reads.clear();
     if (transfer != 0) node_->TransferLeadership(transfer);
     while (node_->HasReady()) HandleReady();
+    PublishLearnerProgress();
   }
   for (auto& [ctx, r] : reads_) r.done(Status::Unavailable("server stopped"), 0);
   reads_.clear();

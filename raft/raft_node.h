@@ -90,6 +90,7 @@ class RaftNode : public ConsensusLog {
   Status TransferLeadership(uint64_t to) override;
   void ReleaseBefore(uint64_t index) override;
   LogStatus GetStatus() const override;
+  LearnerState LearnerProgress(uint64_t id) const override;
 
   // Peer addresses ("host:port") from URLs such as "http://10.0.0.1:2380".
   static std::vector<std::string> PeerAddresses(const raftpb::MemberContext& m);
@@ -101,6 +102,8 @@ class RaftNode : public ConsensusLog {
   void ExpireReads(std::chrono::steady_clock::time_point now);
   // Takes a Raft snapshot at `durable` if enough entries accumulated since the last.
   void MaybeSnapshot(uint64_t durable);
+  // Copies the leader's view of the learners' progress for LearnerProgress.
+  void PublishLearnerProgress();
   // Installs a snapshot the core accepted from the leader.
   void InstallSnapshot(const raftpb::Snapshot& snapshot);
   raftpb::ConfState ConfStateAt(uint64_t index) const;
@@ -129,6 +132,11 @@ class RaftNode : public ConsensusLog {
   bool release_pending_ = false;
   uint64_t transfer_to_ = 0;
   bool stopping_ = false;
+  // Published by the Raft thread (PublishLearnerProgress): whether it leads,
+  // its last log index and each learner's match index.
+  bool leading_ = false;
+  uint64_t leader_last_index_ = 0;
+  std::map<uint64_t, uint64_t> learner_match_;
 
   // Raft thread only.
   struct PendingRead {

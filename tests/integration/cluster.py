@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import linearizability as lin  # noqa: E402
-from harness import (HOST, HarnessError, Server, candidate_binary, clean_env,  # noqa: E402
+from harness import (HOST, REF_BIN, HarnessError, Server, candidate_binary, clean_env,  # noqa: E402
                      etcdctl, free_port, spawn_args)
 
 for _v in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "grpc_proxy", "all_proxy",
@@ -130,7 +130,7 @@ class Member(Server):
     start/restart never wipe the data dir."""
 
     def __init__(self, cluster, index, name):
-        super().__init__(candidate_binary(), name="cl", label=f"{cluster.name}-{name}")
+        super().__init__(cluster.binary, name="cl", label=f"{cluster.name}-{name}")
         self.cluster = cluster
         self.index = index
         self.name = name
@@ -208,12 +208,20 @@ class Member(Server):
         super().stop(keep_data=keep_data)
 
 
-class Cluster:
-    """`size` capstan members on 127.0.0.1.  With proxy=True every member
-    advertises a PeerProxy port as its peer URL (links can then be cut)."""
+def is_reference_etcd(binary):
+    """Whether `binary` is real etcd (the reference, or CAPSTAN_BIN=/usr/bin/etcd
+    validating a test): it lacks Capstan-only flags."""
+    return os.path.realpath(binary) == os.path.realpath(REF_BIN) or os.path.basename(binary) == "etcd"
 
-    def __init__(self, size, name, proxy=False, extra_args=()):
+
+class Cluster:
+    """`size` members on 127.0.0.1 running `binary` (default: the candidate,
+    CAPSTAN_BIN).  With proxy=True every member advertises a PeerProxy port as
+    its peer URL (links can then be cut)."""
+
+    def __init__(self, size, name, proxy=False, extra_args=(), binary=None):
         self.name = name
+        self.binary = binary or candidate_binary()
         self.token = f"{name}-{os.getpid()}-{random.randrange(1 << 30)}"
         self.members = []
         self.removed = []
@@ -224,8 +232,9 @@ class Cluster:
             # Small enough that every scenario compacts its log and members
             # that fall behind catch up through snapshots, under the same
             # checks as everything else.
-            self.extra_args += ["--snapshot-count", SNAPSHOT_COUNT,
-                                "--experimental-snapshot-catchup-entries", "100"]
+            self.extra_args += ["--snapshot-count", SNAPSHOT_COUNT]
+            if not is_reference_etcd(self.binary):   # etcd 3.4 has no such flag
+                self.extra_args += ["--experimental-snapshot-catchup-entries", "100"]
         for i in range(size):
             self._new_member()
         self._clients = {}
@@ -245,18 +254,28 @@ class Cluster:
     # -- lifecycle
     def start(self):
         try:
-            if self.use_proxy:
-                self._start_proxy(self.members)
-            ic = self._initial_cluster(self.members)
-            for m in self.members:
-                m.initial_cluster = ic
-                m.launch()
-            for m in self.members:
-                m.wait_healthy()
-            self.learn_ids()
+            self.launch()
+            self.wait_started()
         except BaseException:
             self.stop()
             raise
+        return self
+
+    def launch(self):
+        """Start every member's process without waiting (several clusters can
+        then boot concurrently); wait_started() completes start()."""
+        if self.use_proxy:
+            self._start_proxy(self.members)
+        ic = self._initial_cluster(self.members)
+        for m in self.members:
+            m.initial_cluster = ic
+            m.launch()
+        return self
+
+    def wait_started(self):
+        for m in self.members:
+            m.wait_healthy()
+        self.learn_ids()
         return self
 
     def _start_proxy(self, members):
