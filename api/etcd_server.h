@@ -131,10 +131,7 @@ class EtcdServer {
   }
   // Whether this member is a learner (etcd then serves only Status and
   // serializable reads).
-  bool IsLearner() const {
-    MemberInfo m;
-    return members_.Find(member_id_, &m) && m.is_learner;
-  }
+  bool IsLearner() const { return members_.IsLearner(member_id_); }
 
  private:
   EtcdServer() = default;

@@ -123,6 +123,12 @@ std::vector<MemberInfo> MemberTable::List() const {
   return out;
 }
 
+bool MemberTable::IsLearner(uint64_t id) const {
+  std::lock_guard l(mu_);
+  auto it = members_.find(id);
+  return it != members_.end() && it->second.is_learner;
+}
+
 bool MemberTable::Find(uint64_t id, MemberInfo* out) const {
   std::lock_guard l(mu_);
   auto it = members_.find(id);

@@ -44,6 +44,8 @@ class MemberTable {
 
   std::vector<MemberInfo> List() const;
   bool Find(uint64_t id, MemberInfo* out) const;
+  // Without copying the member (asked on every request).
+  bool IsLearner(uint64_t id) const;
   // Whether any member other than `except` uses one of `peer_urls`.
   bool PeerUrlsTaken(const std::vector<std::string>& peer_urls, uint64_t except) const;
 
