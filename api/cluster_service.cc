@@ -52,8 +52,7 @@ Status ParsePeerUrls(const google::protobuf::RepeatedPtrField<std::string>& in,
 
 template <typename Response>
 grpc::ServerUnaryReactor* ClusterService::ProposeMembership(grpc::CallbackServerContext* ctx,
-                                                            raftpb::ConfChange cc,
-                                                            Response* resp) {
+                                                            raftpb::ConfChange cc, Response* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   server_->ProposeConfChange(std::move(cc), [this, reactor, resp](Status s) {
     if (s.ok()) FillMembers(server_, resp);
@@ -68,6 +67,8 @@ grpc::ServerUnaryReactor* ClusterService::MemberAdd(grpc::CallbackServerContext*
   if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   MemberInfo m;
   Status s = ParsePeerUrls(req->peerurls(), &m.peer_urls);
+  if (!s.ok()) return FinishNow(ctx, ToGrpcStatus(s));
+  s = server_->MayAddMember(req->islearner());
   if (!s.ok()) return FinishNow(ctx, ToGrpcStatus(s));
   if (server_->member_table()->PeerUrlsTaken(m.peer_urls, 0)) {
     return FinishNow(ctx, ToGrpcStatus(Status::FailedPrecondition(errors::kPeerURLExist)));
@@ -98,6 +99,10 @@ grpc::ServerUnaryReactor* ClusterService::MemberRemove(grpc::CallbackServerConte
                                                        etcdserverpb::MemberRemoveResponse* resp) {
   if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   MemberInfo m;
+  // As etcd: the quorum check comes first (an unknown id is found out when
+  // the change is applied).
+  Status s = server_->MayRemoveMember(req->id());
+  if (!s.ok()) return FinishNow(ctx, ToGrpcStatus(s));
   if (!server_->member_table()->Find(req->id(), &m)) {
     return FinishNow(ctx, ToGrpcStatus(Status::NotFound(errors::kMemberNotFound)));
   }

@@ -41,6 +41,8 @@ inline constexpr const char* kNotLeader = "not leader";
 inline constexpr const char* kStopped = "server stopped";
 inline constexpr const char* kTimeout = "request timed out";
 inline constexpr const char* kUnhealthy = "unhealthy cluster";
+inline constexpr const char* kNotEnoughStartedMembers =
+    "re-configuration failed due to not enough started members";
 inline constexpr const char* kAuthNotEnabled = "authentication is not enabled";
 inline constexpr const char* kNotCapable = "not capable";
 }  // namespace errors

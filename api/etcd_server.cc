@@ -474,6 +474,58 @@ Status EtcdServer::SwitchToRaft() {
   return Status::OK();
 }
 
+namespace {
+// etcd's HealthInterval: a peer counts as connected after this long.
+constexpr auto kPeerHealthInterval = std::chrono::seconds(5);
+}  // namespace
+
+Status EtcdServer::MayAddMember(bool is_learner) const {
+  const std::vector<MemberInfo> members = members_.List();
+  const auto since = std::chrono::steady_clock::now() - kPeerHealthInterval;
+  int voters = 1, started = 0;  // counting the one being added
+  for (const MemberInfo& m : members) {
+    if (m.is_learner) continue;
+    voters++;
+    if (!m.name.empty()) started++;  // a member is started once it published its name
+  }
+  // Adding a second member to a one-member cluster is allowed (etcd's
+  // restore-a-cluster path); otherwise the started members must still make
+  // a quorum of the larger cluster.
+  if (!is_learner && !(started == 1 && voters == 2) && started < voters / 2 + 1) {
+    return Status::FailedPrecondition(errors::kNotEnoughStartedMembers);
+  }
+  for (const MemberInfo& m : members) {
+    if (m.is_learner || m.id == member_id_) continue;
+    auto active = log()->PeerActiveSince(m.id);
+    if (!active || *active > since) return Status::Unavailable(errors::kUnhealthy);
+  }
+  return Status::OK();
+}
+
+Status EtcdServer::MayRemoveMember(uint64_t id) const {
+  const std::vector<MemberInfo> members = members_.List();
+  int voters = 0, started = 0;
+  for (const MemberInfo& m : members) {
+    if (m.id == id && m.is_learner) return Status::OK();  // no quorum to protect
+    if (m.is_learner || m.id == id) continue;
+    voters++;
+    if (!m.name.empty()) started++;
+  }
+  if (started < voters / 2 + 1) return Status::FailedPrecondition(errors::kNotEnoughStartedMembers);
+  // A member that is down is not part of the active quorum: safe to remove.
+  if (id != member_id_ && !log()->PeerActiveSince(id)) return Status::OK();
+  const auto since = std::chrono::steady_clock::now() - kPeerHealthInterval;
+  int all_voters = 0, active = 0;
+  for (const MemberInfo& m : members) {
+    if (m.is_learner) continue;
+    all_voters++;
+    auto a = m.id == member_id_ ? std::optional(since) : log()->PeerActiveSince(m.id);
+    if (a && *a <= since) active++;
+  }
+  if (active - 1 < 1 + (all_voters - 1) / 2) return Status::Unavailable(errors::kUnhealthy);
+  return Status::OK();
+}
+
 Status EtcdServer::SaveSnapshotFile(const std::string& path) const {
   const int fd = open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError("create " + path + ": " + std::strerror(errno));

@@ -115,6 +115,12 @@ class EtcdServer {
   uint64_t member_id() const { return member_id_; }
   uint64_t cluster_id() const { return cluster_id_; }
   std::vector<MemberInfo> Members() const { return members_.List(); }
+  // etcd's --strict-reconfig-check (on by default there, always on here): a
+  // membership change must not put the quorum at risk. FailedPrecondition
+  // (not enough started members) or Unavailable (unhealthy cluster: this
+  // member has not been connected to the voters for 5 s).
+  Status MayAddMember(bool is_learner) const;
+  Status MayRemoveMember(uint64_t id) const;
   MemberTable* member_table() { return &members_; }
   // Whether this member runs Raft with peers (not the single-node log).
   bool clustered() const { return clustered_; }

@@ -6,8 +6,10 @@
 // this contract, so the server does not know which one it has.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -67,6 +69,11 @@ class ConsensusLog {
   // leader's (etcd's readyPercent), kNotReady before; kNotLeader on any other
   // member. Ids that are not learners are kReady (the member table decides).
   enum class LearnerState { kNotLeader, kReady, kNotReady };
+  // Since when this member has been connected to member `id` (nullopt: not
+  // connected, or no such peer), for etcd's reconfiguration safety checks.
+  virtual std::optional<std::chrono::steady_clock::time_point> PeerActiveSince(uint64_t) const {
+    return std::nullopt;
+  }
   virtual LearnerState LearnerProgress(uint64_t id) const {
     (void)id;
     return LearnerState::kReady;  // a one-member log has no learners

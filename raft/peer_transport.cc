@@ -232,6 +232,33 @@ class PeerTransport::Impl {
 
   std::vector<uint16_t> ports() const { return ports_; }
 
+  void Probe() {
+    asio::post(io_, [this] {
+      const auto now = std::chrono::steady_clock::now();
+      for (auto& [id, p] : peers_) {
+        Out& o = p->out[kControl];
+        if (o.state == Out::State::kConnected) {
+          // An empty frame: the write notices a peer that went away.
+          if (!o.writing && o.queue.empty()) {
+            o.queue.push_back(std::string(4, '\0'));
+            Flush(p, kControl);
+          }
+        } else if (o.state == Out::State::kIdle && now >= o.next_connect) {
+          Connect(p, kControl);
+        }
+      }
+    });
+  }
+
+  std::optional<std::chrono::steady_clock::time_point> ActiveSince(uint64_t id) {
+    std::lock_guard l(stats_mu_);
+    auto it = active_since_.find(id);
+    if (it == active_since_.end() || it->second == std::chrono::steady_clock::time_point{}) {
+      return std::nullopt;
+    }
+    return it->second;
+  }
+
   DataChannelStats DataStats(uint64_t id) {
     std::lock_guard l(stats_mu_);
     auto it = stats_.find(id);
@@ -268,6 +295,11 @@ class PeerTransport::Impl {
     if (dropped) st.drops++;
   }
 
+  void PublishActive(const Peer& p, std::chrono::steady_clock::time_point since) {
+    std::lock_guard l(stats_mu_);
+    active_since_[p.id] = since;
+  }
+
   void MarkUnreachable(uint64_t id) {
     std::lock_guard l(unreachable_mu_);
     unreachable_.insert(id);
@@ -292,6 +324,7 @@ class PeerTransport::Impl {
     o.next_connect = std::chrono::steady_clock::now() + kReconnectBackoff;
     p->next_address++;
     MarkUnreachable(p->id);
+    if (ch == kControl) PublishActive(*p, {});
     if (ch == kData) PublishData(*p, true);
   }
 
@@ -361,6 +394,7 @@ class PeerTransport::Impl {
           hs[24] = static_cast<char>(ch);
           o.queue.push_front(std::move(hs));
           o.state = Out::State::kConnected;
+          if (ch == kControl) PublishActive(*p, std::chrono::steady_clock::now());
           Flush(p, ch);
         });
       });
@@ -435,6 +469,10 @@ class PeerTransport::Impl {
         uint32_t len = 0;
         for (int i = 3; i >= 0; --i) len = (len << 8) | static_cast<unsigned char>(self->header[i]);
         if (len > kMaxFrameBytes) return;
+        if (len == 0) {  // a keep-alive (Probe)
+          self->ReadHeader();
+          return;
+        }
         self->payload.resize(len);
         self->conn.AsyncRead(asio::buffer(self->payload), [self](auto ec, size_t) {
           if (ec) return;
@@ -469,6 +507,7 @@ class PeerTransport::Impl {
   std::map<uint64_t, std::shared_ptr<Peer>> peers_;  // I/O thread only
   std::mutex stats_mu_;
   std::map<uint64_t, DataChannelStats> stats_;
+  std::map<uint64_t, std::chrono::steady_clock::time_point> active_since_;
   std::mutex unreachable_mu_;
   std::set<uint64_t> unreachable_;
   std::atomic<bool> stopped_{false};
@@ -541,6 +580,10 @@ void PeerTransport::Send(std::vector<raftpb::Message> messages) {
   impl_->Send(std::move(messages));
 }
 DataChannelStats PeerTransport::DataStats(uint64_t peer) { return impl_->DataStats(peer); }
+void PeerTransport::Probe() { impl_->Probe(); }
+std::optional<std::chrono::steady_clock::time_point> PeerTransport::ActiveSince(uint64_t peer) {
+  return impl_->ActiveSince(peer);
+}
 std::vector<uint64_t> PeerTransport::TakeUnreachable() { return impl_->TakeUnreachable(); }
 std::vector<uint16_t> PeerTransport::ListeningPorts() const { return impl_->ports(); }
 

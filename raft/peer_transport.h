@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,13 @@ class PeerTransport {
   void Send(std::vector<raftpb::Message> messages);
   // Thread-safe.
   DataChannelStats DataStats(uint64_t peer);
+  // Connects to every peer not connected (past its reconnect backoff) and
+  // sends an empty frame on idle connections, so that connectivity is known
+  // for every peer, not only those Raft talks to. Call every tick.
+  void Probe();
+  // Since when the connection to `peer` has been up (etcd's ActiveSince);
+  // nullopt if it is down. Thread-safe.
+  std::optional<std::chrono::steady_clock::time_point> ActiveSince(uint64_t peer);
   // Peers whose messages were dropped since the last call.
   std::vector<uint64_t> TakeUnreachable();
   // Asks the members at `addresses` ("host:port") for their cluster id, as a

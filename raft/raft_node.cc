@@ -390,6 +390,7 @@ void RaftNode::Run() {
     const auto now = Clock::now();
     if (now >= next_tick) {
       node_->Tick();
+      transport_->Probe();
       next_tick = now + options_.tick;
       ExpireReads(now);
       for (uint64_t id : transport_->TakeUnreachable()) node_->ReportUnreachable(id);

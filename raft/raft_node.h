@@ -91,6 +91,9 @@ class RaftNode : public ConsensusLog {
   void ReleaseBefore(uint64_t index) override;
   LogStatus GetStatus() const override;
   LearnerState LearnerProgress(uint64_t id) const override;
+  std::optional<std::chrono::steady_clock::time_point> PeerActiveSince(uint64_t id) const override {
+    return transport_ ? transport_->ActiveSince(id) : std::nullopt;
+  }
 
   // Peer addresses ("host:port") from URLs such as "http://10.0.0.1:2380".
   static std::vector<std::string> PeerAddresses(const raftpb::MemberContext& m);

@@ -434,10 +434,18 @@ class Cluster:
 
     # -- membership (through etcdctl, as an operator would)
     def ctl(self, m, *args, timeout=30):
-        rc, out, err = etcdctl(m.endpoint, *args, timeout=timeout, command_timeout="10s")
-        if rc != 0:
-            raise HarnessError(f"etcdctl {' '.join(args)} on {m.name} failed ({rc}): {err.strip()[-400:]}")
-        return out
+        # As with etcd, a membership change is refused ("unhealthy cluster")
+        # until the member has been connected to every voter for 5 s, e.g.
+        # right after the cluster (or a new member) started: retry, as an
+        # operator would.
+        deadline = time.monotonic() + 20
+        while True:
+            rc, out, err = etcdctl(m.endpoint, *args, timeout=timeout, command_timeout="10s")
+            if rc == 0:
+                return out
+            if "unhealthy cluster" not in err or time.monotonic() > deadline:
+                raise HarnessError(f"etcdctl {' '.join(args)} on {m.name} failed ({rc}): {err.strip()[-400:]}")
+            time.sleep(0.5)
 
     def add_member(self, via):
         """`etcdctl member add`, then start the new member with

@@ -673,10 +673,12 @@ def test_membership():
             lambda s: s.roles["N2"].name, lambda s: f"--peer-urls={s.roles['N2'].adv_peer_url}",
             learn=learn_new_member("N2"), post=by_member)
         ctl(P, "member list with an unstarted voter", "F1", "member", "list", post=by_member)
-        # Not compared (a known difference): etcd refuses any member add while
-        # it is not connected to every voter, e.g. this unstarted one ("etcdserver:
-        # unhealthy cluster", mayAddMember's isConnectedFullySince); Capstan
-        # does not track peer connectivity and accepts it.
+        # etcd refuses any member add while it is not connected to every
+        # voter, e.g. this unstarted one (mayAddMember's isConnectedFullySince).
+        ctl(P, "member add while a voter is down (error: unhealthy cluster)", "F1", "member", "add",
+            "n3", "--peer-urls=http://127.0.0.1:9")
+        ctl(P, "member add a learner while a voter is down (error: unhealthy cluster)", "L",
+            "member", "add", "n3", "--learner", "--peer-urls=http://127.0.0.1:9")
         ctl(P, "member remove the unstarted voter via follower", "F1", "member", "remove",
             member_id("N2"))
 
