@@ -5,8 +5,8 @@
 namespace capstan::api {
 namespace {
 
-using KeepAliveReactor =
-    grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>;
+using KeepAliveReactor = grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                                                 etcdserverpb::LeaseKeepAliveResponse>;
 
 // One keep-alive stream: read a request, renew, write the answer, read the
 // next. Requests and answers pair up, so one of each in flight is enough.
@@ -88,6 +88,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
 
 grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>*
 LeaseService::LeaseKeepAlive(grpc::CallbackServerContext*) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return RefuseStream<KeepAliveReactor>(g);
   // Owned by gRPC until OnDone, which deletes it.
   return new KeepAliveStream(server_);  // NOLINT(cppcoreguidelines-owning-memory)
 }

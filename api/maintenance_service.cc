@@ -204,6 +204,9 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
 
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
     grpc::CallbackServerContext*, const etcdserverpb::SnapshotRequest*) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) {
+    return RefuseStream<grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>>(g);
+  }
   // The gRPC callback API's ownership rule: the reactor frees itself in OnDone.
   return std::make_unique<SnapshotStream>(server_).release();
 }

@@ -24,8 +24,8 @@ inline grpc::Status CheckReceivedSize(const EtcdServer& server,
   const auto size = static_cast<int64_t>(m.ByteSizeLong());
   if (size <= limit) return grpc::Status::OK;
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      "grpc: received message larger than max (" + std::to_string(size) +
-                          " vs. " + std::to_string(limit) + ")");
+                      "grpc: received message larger than max (" + std::to_string(size) + " vs. " +
+                          std::to_string(limit) + ")");
 }
 
 template <typename Response>
@@ -45,6 +45,20 @@ grpc::ServerUnaryReactor* ProposeAndReply(EtcdServer* server, grpc::CallbackServ
 inline grpc::Status CheckNotLearner(const EtcdServer& server) {
   if (!server.IsLearner()) return grpc::Status::OK;
   return ToGrpcStatus(Status::Unavailable(errors::kNotSupportedForLearner));
+}
+
+// A stream refused before it starts (a learner refuses every stream, as
+// etcd's stream interceptor does): it finishes at once with `status`.
+template <typename Reactor>
+class RefusedStream final : public Reactor {
+ public:
+  explicit RefusedStream(const grpc::Status& status) { this->Finish(status); }
+  void OnDone() override { delete this; }  // NOLINT(cppcoreguidelines-owning-memory)
+};
+
+template <typename Reactor>
+Reactor* RefuseStream(const grpc::Status& status) {
+  return std::make_unique<RefusedStream<Reactor>>(status).release();
 }
 
 inline grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* ctx,

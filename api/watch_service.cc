@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 
+#include "api/propose_and_reply.h"
 #include "watch/watch_hub.h"
 
 namespace capstan::api {
@@ -183,6 +184,9 @@ class WatchReactor final : public grpc::ServerBidiReactor<Bytes, Bytes> {
 }  // namespace
 
 grpc::ServerBidiReactor<Bytes, Bytes>* WatchService::Watch(grpc::CallbackServerContext* ctx) {
+  if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) {
+    return RefuseStream<grpc::ServerBidiReactor<Bytes, Bytes>>(g);
+  }
   return std::make_unique<WatchReactor>(server_, server_->watch_hub()).release();
 }
 

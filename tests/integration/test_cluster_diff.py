@@ -636,6 +636,20 @@ def test_membership():
         ctl(P, "serializable get on the learner", "N1", "get", "a", "--consistency=s", "-w", "json")
         ctl(P, "member list on the learner", "N1", "member", "list", post=by_member)
 
+        # etcd's stream interceptor refuses every stream on a learner
+        def learner_stream(kind):
+            def run(side):
+                c = side.cl.client(side.roles["N1"])
+                if kind == "watch":
+                    req = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=b"a"))
+                    return str(next(c.watcher._watch_stub.Watch(iter([req]), 5)))
+                if kind == "keep-alive":
+                    return str(next(c.leasestub.LeaseKeepAlive(iter([rpc.LeaseKeepAliveRequest(ID=1)]), 5)))
+                return str(next(c.maintenancestub.Snapshot(rpc.SnapshotRequest(), 5)))[:0]
+            return run
+        for kind in ("watch", "keep-alive", "snapshot"):
+            both(P, f"{kind} stream on the learner (error)", learner_stream(kind))
+
         def promote(side):
             deadline = time.monotonic() + 20
             while True:
