@@ -349,7 +349,7 @@ void RaftNode::ExpireReads(Clock::time_point now) {
   const auto timeout = options_.tick * options_.election_ticks * 2;
   for (auto it = reads_.begin(); it != reads_.end();) {
     if (now - it->second.since > timeout) {
-      it->second.done(Status::Unavailable("request timed out"), 0);
+      for (auto& done : it->second.done) done(Status::Unavailable("request timed out"), 0);
       it = reads_.erase(it);
     } else {
       ++it;
@@ -401,20 +401,22 @@ void RaftNode::Run() {
     proposals.clear();
     for (const auto& cc : conf_changes) node_->ProposeConfChange(cc);
     conf_changes.clear();
-    for (auto& done : reads) {
+    if (!reads.empty()) {
       std::string ctx = ReadContext(++next_read_);
       if (node_->ReadIndex(ctx).ok()) {
-        reads_.emplace(ctx, PendingRead{std::move(done), now});
+        reads_.emplace(ctx, PendingRead{std::move(reads), now});
       } else {
-        done(Status::Unavailable("no leader"), 0);
+        for (auto& done : reads) done(Status::Unavailable("no leader"), 0);
       }
+      reads.clear();
     }
-    reads.clear();
     if (transfer != 0) node_->TransferLeadership(transfer);
     while (node_->HasReady()) HandleReady();
     PublishLearnerProgress();
   }
-  for (auto& [ctx, r] : reads_) r.done(Status::Unavailable("server stopped"), 0);
+  for (auto& [ctx, r] : reads_) {
+    for (auto& done : r.done) done(Status::Unavailable("server stopped"), 0);
+  }
   reads_.clear();
 }
 
@@ -450,7 +452,7 @@ void RaftNode::HandleReady() {
   for (ReadState& rs : rd.read_states) {
     auto it = reads_.find(rs.request_ctx);
     if (it == reads_.end()) continue;
-    it->second.done(Status::OK(), rs.index);
+    for (auto& done : it->second.done) done(Status::OK(), rs.index);
     reads_.erase(it);
   }
   if (rd.soft_state) leader_.store(rd.soft_state->lead);

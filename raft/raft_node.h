@@ -142,8 +142,11 @@ class RaftNode : public ConsensusLog {
   std::map<uint64_t, uint64_t> learner_match_;
 
   // Raft thread only.
+  // One ReadIndex round answers every read that was waiting when it started
+  // (etcd's linearizable read loop does the same): each of them began before
+  // the index was taken, so it may be served at that index.
   struct PendingRead {
-    ReadIndexFn done;
+    std::vector<ReadIndexFn> done;
     std::chrono::steady_clock::time_point since;
   };
   std::map<std::string, PendingRead> reads_;
