@@ -1,5 +1,10 @@
 #include "api/etcd_server.h"
 
+#include <utility>  // before asio (Boost 1.74 with C++20)
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -72,6 +77,11 @@ uint64_t LoadOrStoreId(MvccStore* store, std::string_view key, uint64_t fresh) {
 }
 
 }  // namespace
+
+struct EtcdServer::ReadPool {
+  explicit ReadPool(size_t threads) : pool(threads) {}
+  boost::asio::thread_pool pool;
+};
 
 Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdServer>* out) {
   std::unique_ptr<EtcdServer> srv(new EtcdServer());
@@ -210,6 +220,8 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   }
   srv->log_.store(srv->logs_.back().get());
 
+  srv->read_pool_ =
+      std::make_unique<ReadPool>(std::clamp<size_t>(std::thread::hardware_concurrency(), 2, 8));
   EtcdServer* raw = srv.get();
   srv->apply_thread_ = std::thread([raw] { raw->ApplyLoop(); });
   srv->last_sync_index_ = srv->store_->AppliedIndex();
@@ -265,7 +277,9 @@ void EtcdServer::Stop() {
   }
   apply_cv_.notify_all();
   if (apply_thread_.joinable()) apply_thread_.join();
-  if (watch_hub_) watch_hub_->Stop();  // watch hub (issue 3)
+  reads_stopped_.store(true, std::memory_order_release);
+  if (read_pool_) read_pool_->pool.join();  // the reads already handed over finish
+  if (watch_hub_) watch_hub_->Stop();       // watch hub (issue 3)
   // Nothing will apply what is still waiting.
   std::unordered_map<uint64_t, Pending> pending;
   {
@@ -313,8 +327,20 @@ void EtcdServer::ReadBarrier(Done done) {
         return;
       }
     }
-    done(Status::OK());
+    RunRead(std::move(done));
   });
+}
+
+void EtcdServer::RunRead(Done done) {
+  if (!read_pool_) {  // not started yet: run it here
+    done(Status::OK());
+    return;
+  }
+  if (reads_stopped_.load(std::memory_order_acquire)) {
+    done(Status::Unavailable(errors::kStopped));
+    return;
+  }
+  boost::asio::post(read_pool_->pool, [done = std::move(done)]() mutable { done(Status::OK()); });
 }
 
 Status EtcdServer::CheckQuota(int64_t cost) {
@@ -561,7 +587,7 @@ Status EtcdServer::RestoreSnapshotFile(const std::string& path, uint64_t index,
       for (auto it = read_waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
       read_waiters_.erase(read_waiters_.begin(), end);
     }
-    for (Done& d : ready) d(Status::OK());
+    for (Done& d : ready) RunRead(std::move(d));
     for (const MemberInfo& m : members_.List()) members->push_back(MemberTable::ToContext(m));
     done.set_value(Status::OK());
   };
@@ -654,7 +680,7 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     for (auto it = read_waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
     read_waiters_.erase(read_waiters_.begin(), end);
   }
-  for (Done& d : ready) d(Status::OK());
+  for (Done& d : ready) RunRead(std::move(d));
   MaybeSync(applied);
 }
 

@@ -210,6 +210,12 @@ class EtcdServer {
   // Reads waiting for an index to be applied.
   std::mutex read_mu_;
   std::multimap<uint64_t, Done> read_waiters_;
+  // Linearizable reads run here once their index is applied, never on the
+  // log's or the apply thread, which would otherwise serve them one by one.
+  struct ReadPool;
+  std::unique_ptr<ReadPool> read_pool_;
+  std::atomic<bool> reads_stopped_{false};
+  void RunRead(Done done);
 
   struct LeaderWait {
     uint64_t target;
