@@ -212,11 +212,7 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
       if (!s.ok()) return s;
     }
   } else {
-    raft::SingleNodeLogOptions log_options;
-    log_options.wal_dir = member_dir + "/wal";
-    log_options.member_id = srv->member_id_;
-    log_options.wal.segment_size = options.wal_segment_bytes;
-    srv->logs_.push_back(std::make_unique<raft::SingleNodeLog>(log_options));
+    srv->logs_.push_back(std::make_unique<raft::SingleNodeLog>(srv->SingleNodeOptions()));
   }
   srv->log_.store(srv->logs_.back().get());
 
@@ -412,6 +408,14 @@ void EtcdServer::ApplyLoop() {
   }
 }
 
+raft::SingleNodeLogOptions EtcdServer::SingleNodeOptions() const {
+  raft::SingleNodeLogOptions o;
+  o.wal_dir = options_.data_dir + "/member/wal";
+  o.member_id = member_id_;
+  o.wal.segment_size = options_.wal_segment_bytes;
+  return o;
+}
+
 raft::RaftNodeOptions EtcdServer::RaftOptions(uint64_t start_index, bool bootstrap) {
   const std::string member_dir = options_.data_dir + "/member";
   raft::RaftNodeOptions ro;
@@ -472,8 +476,7 @@ Status EtcdServer::SwitchToRaft() {
     node->Stop();
     std::filesystem::remove_all(member_dir + "/wal", ec);
     std::filesystem::rename(member_dir + "/wal.single", member_dir + "/wal", ec);
-    auto restarted = std::make_unique<raft::SingleNodeLog>(raft::SingleNodeLogOptions{
-        member_dir + "/wal", member_id_, 4096, raft::WalOptions{options_.wal_segment_bytes}});
+    auto restarted = std::make_unique<raft::SingleNodeLog>(SingleNodeOptions());
     Status rs = restarted->Start(store_->AppliedIndex(), [this](std::vector<raftpb::Entry> e) {
       OnCommitted(std::move(e));
     });
@@ -579,15 +582,7 @@ Status EtcdServer::RestoreSnapshotFile(const std::string& path, uint64_t index,
     last_sync_index_ = store_->AppliedIndex();
     // Watchers catch up on the revisions the snapshot skipped from storage.
     watch_hub_->Resync(store_->CurrentRevision());
-    const uint64_t applied = store_->AppliedIndex();
-    std::vector<Done> ready;
-    {
-      std::lock_guard l(read_mu_);
-      auto end = read_waiters_.upper_bound(applied);
-      for (auto it = read_waiters_.begin(); it != end; ++it) ready.push_back(std::move(it->second));
-      read_waiters_.erase(read_waiters_.begin(), end);
-    }
-    for (Done& d : ready) RunRead(std::move(d));
+    ReleaseReads(store_->AppliedIndex());
     for (const MemberInfo& m : members_.List()) members->push_back(MemberTable::ToContext(m));
     done.set_value(Status::OK());
   };
@@ -673,6 +668,11 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     }
   }
   const uint64_t applied = entries.back().index();
+  ReleaseReads(applied);
+  MaybeSync(applied);
+}
+
+void EtcdServer::ReleaseReads(uint64_t applied) {
   std::vector<Done> ready;
   {
     std::lock_guard l(read_mu_);
@@ -681,7 +681,6 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     read_waiters_.erase(read_waiters_.begin(), end);
   }
   for (Done& d : ready) RunRead(std::move(d));
-  MaybeSync(applied);
 }
 
 void EtcdServer::ProposeConfChange(raftpb::ConfChange cc, Done done) {

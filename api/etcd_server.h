@@ -29,6 +29,7 @@
 #include "raft/consensus_log.h"
 #include "raft/peer_transport.h"
 #include "raft/raft_node.h"
+#include "raft/single_node_log.h"
 #include "rpc.pb.h"
 #include "storage/mvcc_store.h"
 #include "watch/watch_hub.h"  // watch hub (issue 3)
@@ -161,6 +162,7 @@ class EtcdServer {
   // lagging member, and installing one from the leader.
   Status SaveSnapshotFile(const std::string& path) const;
   raft::RaftNodeOptions RaftOptions(uint64_t start_index, bool bootstrap);
+  raft::SingleNodeLogOptions SingleNodeOptions() const;
   // A one-member cluster about to grow: replaces the one-member log with a
   // Raft log that starts from the store (once; later calls do nothing).
   Status SwitchToRaft();
@@ -216,6 +218,8 @@ class EtcdServer {
   std::unique_ptr<ReadPool> read_pool_;
   std::atomic<bool> reads_stopped_{false};
   void RunRead(Done done);
+  // Runs the reads waiting for an index at or below `applied`.
+  void ReleaseReads(uint64_t applied);
 
   struct LeaderWait {
     uint64_t target;
