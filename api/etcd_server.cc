@@ -168,6 +168,9 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   srv->cluster_id_ = LoadOrStoreId(srv->store_.get(), kClusterIdKey, cluster_id);
   s = srv->members_.Load(srv->store_.get(), initial);
   if (!s.ok()) return s;
+  // The identities above are written outside the log: make them durable.
+  s = srv->store_->Sync();
+  if (!s.ok()) return s;
   srv->alarms_.Load(*srv->store_);
   srv->applier_ = std::make_unique<Applier>(srv->store_.get(), &srv->alarms_, &srv->members_);
   // watch hub (issue 3): told about every committed batch by ApplyEntries.
@@ -220,6 +223,7 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
       std::make_unique<ReadPool>(std::clamp<size_t>(std::thread::hardware_concurrency(), 2, 8));
   EtcdServer* raw = srv.get();
   srv->apply_thread_ = std::thread([raw] { raw->ApplyLoop(); });
+  srv->checkpoint_thread_ = std::thread([raw] { raw->CheckpointLoop(); });
   srv->last_sync_index_ = srv->store_->AppliedIndex();
   srv->last_sync_time_ = std::chrono::steady_clock::now();
   s = srv->log()->Start(srv->store_->AppliedIndex(),
@@ -273,6 +277,12 @@ void EtcdServer::Stop() {
   }
   apply_cv_.notify_all();
   if (apply_thread_.joinable()) apply_thread_.join();
+  {
+    std::lock_guard l(checkpoint_mu_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
   reads_stopped_.store(true, std::memory_order_release);
   if (read_pool_) read_pool_->pool.join();  // the reads already handed over finish
   if (watch_hub_) watch_hub_->Stop();       // watch hub (issue 3)
@@ -873,15 +883,32 @@ void EtcdServer::MaybeSync(uint64_t applied) {
   const uint64_t every =
       std::min<uint64_t>(kSyncEveryEntries, std::max<uint64_t>(1, options_.snapshot_count));
   if (applied - last_sync_index_ < every && now - last_sync_time_ < kSyncEvery) return;
-  Status s = store_->Sync();
-  if (!s.ok()) {
-    fprintf(stderr, "capstan: store sync failed: %s\n", s.ToString().c_str());
-    return;
-  }
-  // Keep the last applied entry so the log never ends before the store.
-  log()->ReleaseBefore(applied);
   last_sync_index_ = applied;
   last_sync_time_ = now;
+  {
+    std::lock_guard l(checkpoint_mu_);
+    checkpoint_wanted_ = true;
+  }
+  checkpoint_cv_.notify_one();
+}
+
+void EtcdServer::CheckpointLoop() {
+  std::unique_lock l(checkpoint_mu_);
+  while (true) {
+    checkpoint_cv_.wait(l, [&] { return checkpoint_wanted_ || checkpoint_stopping_; });
+    if (checkpoint_stopping_) return;
+    checkpoint_wanted_ = false;
+    l.unlock();
+    uint64_t durable = 0;
+    Status s = store_->Sync(&durable);
+    if (s.ok()) {
+      // Keep the last applied entry so the log never ends before the store.
+      log()->ReleaseBefore(durable);
+    } else {
+      fprintf(stderr, "capstan: store checkpoint failed: %s\n", s.ToString().c_str());
+    }
+    l.lock();
+  }
 }
 
 }  // namespace capstan::api

@@ -235,8 +235,16 @@ class EtcdServer {
   std::condition_variable lease_cv_;
   bool lease_stopping_ = false;
 
-  uint64_t last_sync_index_ = 0;
+  // Store checkpoints (MvccStore::Sync) run on their own thread, since one
+  // fsyncs every page written since the last; the apply loop only asks.
+  uint64_t last_sync_index_ = 0;  // apply thread only
   std::chrono::steady_clock::time_point last_sync_time_;
+  std::thread checkpoint_thread_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;
+  bool checkpoint_stopping_ = false;
+  void CheckpointLoop();
 };
 
 }  // namespace capstan::api

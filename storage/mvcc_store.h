@@ -7,9 +7,11 @@
 //
 // Durability: the log in front of the store makes a write durable before it
 // is applied; the applied log index is written in the same LMDB transaction
-// as the data it covers, so replay after a crash is exact. LMDB skips the
-// meta-page sync at commit; Sync() makes everything applied so far durable,
-// after which the log may be released.
+// as the data it covers, so replay after a crash is exact. LMDB commits
+// without any fsync (MDB_NOSYNC); Sync() takes a checkpoint (see
+// storage/lmdb_checkpoint.h) that makes everything applied so far durable,
+// after which the log may be released. After a power loss the store reopens
+// at the last checkpoint and the log replays the rest.
 #pragma once
 
 #include <lmdb.h>
@@ -106,7 +108,10 @@ class MvccStore {
   int64_t DbSize() const;
   int64_t DbSizeInUse() const;
 
-  Status Sync();  // fsync LMDB: everything applied so far is durable
+  // A checkpoint: everything committed so far becomes durable, and the store
+  // reopens at least here after any crash. *durable_index (optional) gets the
+  // applied log index it covers. Safe on any thread, beside writers.
+  Status Sync(uint64_t* durable_index = nullptr);
 
   // Reads a side table (committed state).
   Status GetAux(Table table, std::string_view key, std::string* value) const;
@@ -160,9 +165,18 @@ class MvccStore {
   Status CompactPhysically(int64_t rev, const std::set<Revision>& keep);
   void ScheduleCompaction(int64_t rev, std::set<Revision> keep);
 
+  // Every LMDB write transaction commits through here, so that a checkpoint
+  // can hold commits off while it reads the meta page of the one it pins.
+  Status CommitWrite(LmdbTxn* txn);
+
   std::string dir_;
   StoreOptions options_;
   MDB_env* env_ = nullptr;
+  bool opened_ = false;  // restored: a checkpoint at close describes it
+  std::mutex commit_mu_;
+  std::mutex checkpoint_mu_;  // one checkpoint at a time; guards checkpoint_pin_
+  // Pins the last checkpoint's pages: LMDB reuses none of them while it lives.
+  LmdbTxn checkpoint_pin_;
   MDB_dbi key_dbi_ = 0;  // revision -> mvccpb.KeyValue
   MDB_dbi meta_dbi_ = 0, lease_dbi_ = 0, alarm_dbi_ = 0, member_dbi_ = 0;
 
