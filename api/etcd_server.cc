@@ -669,17 +669,44 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   // watch hub (issue 3): before replying, so a client that saw its write
   // applied and then watches from "now" does not get it again.
   watch_hub_->Notify(batch->events(), store_->CurrentRevision());
+  std::vector<Completion> replies;
+  replies.reserve(completions.size());
   for (Completion& c : completions) {
     if (c.result.status.ok() && c.result.wait_compacted > 0) {
       store_->OnCompacted(c.result.wait_compacted,
                           [done = std::move(c.done)] { done(Status::OK()); });
     } else {
-      c.done(c.result.status);
+      replies.push_back(std::move(c));
     }
   }
+  Reply(std::move(replies));
   const uint64_t applied = entries.back().index();
   ReleaseReads(applied);
   MaybeSync(applied);
+}
+
+void EtcdServer::Reply(std::vector<Completion> replies) {
+  // Sending a reply (gRPC's write and the TCP send) costs several times what
+  // applying it did; on the apply thread it would hold up the next batch and
+  // keep every send of a batch on one core. The pool sends them, a slice per
+  // task, so a large batch spreads over its threads for one wake-up each.
+  constexpr size_t kPerTask = 64;
+  if (replies.empty()) return;
+  if (!read_pool_ || reads_stopped_.load(std::memory_order_acquire)) {
+    for (Completion& c : replies) c.done(c.result.status);
+    return;
+  }
+  const size_t tasks = (replies.size() + kPerTask - 1) / kPerTask;
+  auto shared = std::make_shared<std::vector<Completion>>(std::move(replies));
+  for (size_t t = 0; t < tasks; ++t) {
+    boost::asio::post(read_pool_->pool, [shared, t] {
+      const size_t end = std::min(shared->size(), (t + 1) * kPerTask);
+      for (size_t i = t * kPerTask; i < end; ++i) {
+        Completion& c = (*shared)[i];
+        c.done(c.result.status);
+      }
+    });
+  }
 }
 
 void EtcdServer::ReleaseReads(uint64_t applied) {

@@ -154,6 +154,8 @@ class EtcdServer {
     ApplyResult result;
   };
 
+  // Completes applied requests off the apply thread (see Reply in the .cc).
+  void Reply(std::vector<Completion> replies);
   void OnCommitted(std::vector<raftpb::Entry> entries);
   void ApplyLoop();
   void ApplyEntries(std::vector<raftpb::Entry>& entries);
@@ -212,8 +214,9 @@ class EtcdServer {
   // Reads waiting for an index to be applied.
   std::mutex read_mu_;
   std::multimap<uint64_t, Done> read_waiters_;
-  // Linearizable reads run here once their index is applied, never on the
-  // log's or the apply thread, which would otherwise serve them one by one.
+  // Linearizable reads run here once their index is applied, and replies to
+  // applied requests are sent from here: never on the log's or the apply
+  // thread, which would otherwise serve them one by one.
   struct ReadPool;
   std::unique_ptr<ReadPool> read_pool_;
   std::atomic<bool> reads_stopped_{false};
