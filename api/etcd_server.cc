@@ -1,5 +1,7 @@
 #include "api/etcd_server.h"
 
+#include <pthread.h>
+
 #include <utility>  // before asio (Boost 1.74 with C++20)
 
 #include <boost/asio/post.hpp>
@@ -222,8 +224,14 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   srv->read_pool_ =
       std::make_unique<ReadPool>(std::clamp<size_t>(std::thread::hardware_concurrency(), 2, 8));
   EtcdServer* raw = srv.get();
-  srv->apply_thread_ = std::thread([raw] { raw->ApplyLoop(); });
-  srv->checkpoint_thread_ = std::thread([raw] { raw->CheckpointLoop(); });
+  srv->apply_thread_ = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "cap-apply");
+    raw->ApplyLoop();
+  });
+  srv->checkpoint_thread_ = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "cap-checkpoint");
+    raw->CheckpointLoop();
+  });
   srv->last_sync_index_ = srv->store_->AppliedIndex();
   srv->last_sync_time_ = std::chrono::steady_clock::now();
   s = srv->log()->Start(srv->store_->AppliedIndex(),
@@ -239,7 +247,10 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
     srv->ReadBarrier([&](Status) { replayed.set_value(); });
     replayed.get_future().wait();
   }
-  srv->lease_thread_ = std::thread([raw] { raw->LeaseLoop(); });
+  srv->lease_thread_ = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "cap-lease");
+    raw->LeaseLoop();
+  });
   if (options.auto_compaction_period.count() > 0) {
     srv->auto_compactor_ = AutoCompactor::Periodic(options.auto_compaction_period);
   } else if (options.auto_compaction_revisions > 0) {

@@ -1,5 +1,7 @@
 #include "raft/peer_transport.h"
 
+#include <pthread.h>
+
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without <utility> in C++20.
 #include <utility>
 
@@ -177,7 +179,10 @@ class PeerTransport::Impl {
       Accept(acceptor.get());
       acceptors_.push_back(std::move(acceptor));
     }
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "cap-peer-io");
+      io_.run();
+    });
     return Status::OK();
   }
 

@@ -1,5 +1,7 @@
 #include "raft/raft_node.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -112,7 +114,10 @@ Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
                                                }
                                                cv_.notify_one();
                                              });
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "cap-raft");
+    Run();
+  });
   return Status::OK();
 }
 

@@ -1,5 +1,7 @@
 #include "raft/single_node_log.h"
 
+#include <pthread.h>
+
 namespace capstan::raft {
 
 SingleNodeLog::SingleNodeLog(SingleNodeLogOptions options) : options_(std::move(options)) {}
@@ -43,7 +45,10 @@ Status SingleNodeLog::Start(uint64_t applied_index, ApplyFn apply) {
     // Like a Raft leader starting its term, begin with an empty entry.
     pending_.emplace_back();
   }
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "cap-log");
+    Run();
+  });
   return Status::OK();
 }
 

@@ -1,5 +1,7 @@
 #include "raft/wal_file_pipeline.h"
 
+#include <pthread.h>
+
 #include <fcntl.h>
 
 #include <algorithm>
@@ -10,7 +12,10 @@ using namespace walio;  // the WAL's own helpers (wal_io.h)
 
 WalFilePipeline::WalFilePipeline(std::string dir, uint64_t size, bool zero_fill)
     : dir_(std::move(dir)), size_(size), zero_fill_(zero_fill) {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "cap-wal-files");
+    Run();
+  });
 }
 
 WalFilePipeline::~WalFilePipeline() {

@@ -1,11 +1,16 @@
 #include "raft/wal_writer.h"
 
+#include <pthread.h>
+
 #include <future>
 
 namespace capstan::raft {
 
 WalWriter::WalWriter(std::unique_ptr<Wal> wal) : wal_(std::move(wal)) {
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "cap-wal");
+    Loop();
+  });
 }
 
 WalWriter::~WalWriter() { Stop(); }

@@ -1,5 +1,7 @@
 #include "storage/mvcc_store.h"
 
+#include <pthread.h>
+
 #include <sys/stat.h>
 #include <xxhash.h>
 
@@ -91,7 +93,10 @@ Status MvccStore::Open(const std::string& dir, const StoreOptions& options,
   // From here on a crash of the machine comes back at least to this state.
   s = store->Sync();
   if (!s.ok()) return s;
-  store->compactor_ = std::thread([st = store.get()] { st->CompactorLoop(); });
+  store->compactor_ = std::thread([st = store.get()] {
+    pthread_setname_np(pthread_self(), "cap-compactor");
+    st->CompactorLoop();
+  });
   *out = std::move(store);
   return Status::OK();
 }
