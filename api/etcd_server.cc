@@ -701,9 +701,12 @@ void EtcdServer::Reply(std::vector<Completion> replies) {
   // applying it did; on the apply thread it would hold up the next batch and
   // keep every send of a batch on one core. The pool sends them, a slice per
   // task, so a large batch spreads over its threads for one wake-up each.
+  // A few replies go out here: a hand-off would cost a lone client more
+  // latency (a thread wake-up) than the sends cost the apply thread.
   constexpr size_t kPerTask = 64;
+  constexpr size_t kInline = 4;
   if (replies.empty()) return;
-  if (!read_pool_ || reads_stopped_.load(std::memory_order_acquire)) {
+  if (replies.size() <= kInline || !read_pool_ || reads_stopped_.load(std::memory_order_acquire)) {
     for (Completion& c : replies) c.done(c.result.status);
     return;
   }
