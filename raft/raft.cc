@@ -766,9 +766,17 @@ void Raft::HandleReadIndexOnLeader(const Message& m) {
     pending_read_index_msgs_.push_back(m);
     return;
   }
-  read_only_.AddRequest(log_.committed(), m);
-  read_only_.RecvAck(id_, m.context());
-  BroadcastHeartbeat(m.context());
+  // Requests are keyed by sender and context: each member numbers its own
+  // requests, so two members can use the same context at once. Keyed by the
+  // context alone, the later one would pass for a retransmission of the
+  // earlier and be dropped, its reads waiting for the caller's timeout.
+  const uint64_t from = m.from() == 0 ? id_ : m.from();
+  std::string key(8, '\0');
+  for (int i = 0; i < 8; ++i) key[i] = static_cast<char>((from >> (8 * i)) & 0xff);
+  key += m.context();
+  read_only_.AddRequest(key, log_.committed(), m);
+  read_only_.RecvAck(id_, key);
+  BroadcastHeartbeat(key);
 }
 
 void Raft::RespondReadIndex(const Message& req, uint64_t index) {

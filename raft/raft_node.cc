@@ -114,6 +114,12 @@ Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
                                                }
                                                cv_.notify_one();
                                              });
+  // Read contexts continue from the clock rather than from 0: a request this
+  // member sent before a restart may still wait at the leader, which would
+  // take a new one with the same context for a retransmission and drop it.
+  next_read_ = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "cap-raft");
     Run();

@@ -4,14 +4,13 @@
 
 namespace capstan::raft {
 
-void ReadOnly::AddRequest(uint64_t index, const raftpb::Message& request) {
-  const std::string& ctx = request.context();
-  if (pending_.count(ctx)) return;
+void ReadOnly::AddRequest(const std::string& key, uint64_t index, const raftpb::Message& request) {
+  if (pending_.count(key)) return;
   ReadIndexStatus st;
   st.request = request;
   st.index = index;
-  pending_.emplace(ctx, std::move(st));
-  queue_.push_back(ctx);
+  pending_.emplace(key, std::move(st));
+  queue_.push_back(key);
 }
 
 const std::set<uint64_t>* ReadOnly::RecvAck(uint64_t id, const std::string& context) {

@@ -28,14 +28,16 @@ struct ReadIndexStatus {
 
 class ReadOnly {
  public:
-  // Records a request; a duplicate context is ignored (it is already waiting).
-  void AddRequest(uint64_t index, const raftpb::Message& request);
-  // Records id's heartbeat answer for `context`; returns the acks so far, or
-  // nullptr if no request has that context (e.g. from an earlier term).
+  // Records a request under `key`, which the confirming heartbeats carry; a
+  // duplicate key is ignored (a retransmission: it is already waiting). The
+  // caller makes keys unique across senders (Raft prefixes the sender id).
+  void AddRequest(const std::string& key, uint64_t index, const raftpb::Message& request);
+  // Records id's heartbeat answer for key `context`; returns the acks so far,
+  // or nullptr if no request has that key (e.g. from an earlier term).
   const std::set<uint64_t>* RecvAck(uint64_t id, const std::string& context);
-  // Releases the request with `context` and every request queued before it.
+  // Releases the request with key `context` and every request queued before it.
   std::vector<ReadIndexStatus> Advance(const std::string& context);
-  // Context of the newest request, for heartbeats ("" if none).
+  // Key of the newest request, for heartbeats ("" if none).
   std::string LastPendingContext() const;
   size_t PendingCount() const { return queue_.size(); }
   void Reset();
