@@ -11,6 +11,9 @@
 //    O(log n) plus O(log n) per matching distinct interval; watchers that share
 //    an interval (thousands of informers on one prefix) share its node and
 //    are reported in O(1) each.
+// The watchers of one key or interval are kept in an array (with a hash map
+// of positions for O(1) erase), not a hash set: reporting 100k of them is
+// then a walk over contiguous memory that can prefetch the watchers ahead.
 // Values must be unique per interval (a watcher is registered once).
 // Not thread-safe: the hub guards it.
 #pragma once
@@ -20,9 +23,10 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include "watch/key_interval.h"
 
@@ -79,7 +83,7 @@ class IntervalIndex {
     if (!points_.empty()) {
       auto it = points_.find(std::string(key));
       if (it != points_.end()) {
-        for (const V& v : it->second) fn(v);
+        it->second.ForEach(fn);
       }
     }
     size_t visited = 0;
@@ -92,6 +96,44 @@ class IntervalIndex {
   bool empty() const { return size_ == 0; }
 
  private:
+  // The values of one key or interval: insert and erase in O(1), iteration
+  // over an array (in no particular order).
+  class ValueSet {
+   public:
+    void insert(V v) {
+      if (pos_.emplace(v, items_.size()).second) items_.push_back(v);
+    }
+    // Returns the number of values erased (0 or 1).
+    size_t erase(V v) {
+      auto it = pos_.find(v);
+      if (it == pos_.end()) return 0;
+      const size_t at = it->second;
+      pos_.erase(it);
+      if (at + 1 != items_.size()) {
+        items_[at] = items_.back();
+        pos_[items_[at]] = at;
+      }
+      items_.pop_back();
+      return 1;
+    }
+    bool empty() const { return items_.empty(); }
+    template <typename Fn>
+    void ForEach(Fn& fn) const {
+      // Pointed-to values (watchers) are read by fn: fetch a few ahead.
+      constexpr size_t kAhead = 8;
+      for (size_t i = 0; i < items_.size(); ++i) {
+        if constexpr (std::is_pointer_v<V>) {
+          if (i + kAhead < items_.size()) __builtin_prefetch(items_[i + kAhead]);
+        }
+        fn(items_[i]);
+      }
+    }
+
+   private:
+    std::vector<V> items_;
+    std::unordered_map<V, size_t> pos_;
+  };
+
   struct RangeKey {
     std::string low;
     bool unbounded = false;
@@ -100,7 +142,7 @@ class IntervalIndex {
   struct Node {
     RangeKey key;
     uint32_t prio = 0;
-    std::unordered_set<V> values;
+    ValueSet values;
     std::unique_ptr<Node> left, right;
     // Largest finite high end in the subtree (nullptr if none), and whether
     // some interval of the subtree is unbounded. Pointers into nodes of the
@@ -220,13 +262,13 @@ class IntervalIndex {
       // Everything to the right starts after `key`.
       if (key < std::string_view(n->key.low)) return;
       if (n->key.unbounded || key < std::string_view(n->key.high)) {
-        for (const V& v : n->values) fn(v);
+        n->values.ForEach(fn);
       }
       n = n->right.get();
     }
   }
 
-  std::unordered_map<std::string, std::unordered_set<V>> points_;
+  std::unordered_map<std::string, ValueSet> points_;
   Ptr root_;
   size_t size_ = 0;
   size_t ranges_ = 0;

@@ -203,7 +203,9 @@ void WatchHub::SignalStreams() {
   std::vector<std::shared_ptr<WatchStream>> ready;
   {
     std::lock_guard l(mu_);
+    ready.reserve(to_signal_.size());
     for (WatchStream* s : to_signal_) {
+      s->signal_queued_ = false;
       if (s->closed_) continue;
       if (auto sp = s->weak_from_this().lock()) ready.push_back(std::move(sp));
     }
@@ -213,43 +215,97 @@ void WatchHub::SignalStreams() {
 }
 
 void WatchHub::DispatchLocked(const EventBatch& batch) {
-  if (!batch.events.empty() && !synced_.empty()) {
-    // Group per watcher, in event order: one message per watcher per batch
-    // keeps every revision of the batch in one response.
-    std::unordered_map<Watcher*, size_t> slot;
-    std::vector<std::pair<Watcher*, std::vector<size_t>>> matches;
-    for (size_t i = 0; i < batch.events.size(); ++i) {
-      const EncodedEvent& e = batch.events[i];
-      synced_.Stab(e.key, [&](Watcher* w) {
-        if (e.revision < w->next_rev || !w->Wants(e.is_put)) return;
-        auto [it, inserted] = slot.emplace(w, matches.size());
-        if (inserted) matches.emplace_back(w, std::vector<size_t>());
-        matches[it->second].second.push_back(i);
-      });
-    }
-    // prev_kv is looked up once per event, whoever asks for it first.
-    std::vector<std::shared_ptr<const std::string>> with_prev(batch.events.size());
-    for (auto& [w, indexes] : matches) {
-      std::vector<std::shared_ptr<const std::string>> events;
-      events.reserve(indexes.size());
-      for (size_t i : indexes) {
-        const EncodedEvent& e = batch.events[i];
-        if (w->prev_kv && !e.is_create) {
-          if (!with_prev[i]) with_prev[i] = WithPrevKv(e);
-          events.push_back(with_prev[i]);
-        } else {
-          events.push_back(e.bytes);
-        }
-      }
-      if (DeliverLocked(w, std::move(events), batch.revision)) {
-        w->next_rev = batch.revision + 1;
-      } else {
-        // The stream is full: this watcher continues from storage.
-        MoveToUnsyncedLocked(w, std::max(w->next_rev, dispatched_rev_ + 1));
-      }
-    }
+  if (batch.events.size() == 1 && !synced_.empty()) {
+    DispatchOneLocked(batch);
+  } else if (!batch.events.empty() && !synced_.empty()) {
+    DispatchManyLocked(batch);
   }
   dispatched_rev_ = std::max(dispatched_rev_, batch.revision);
+}
+
+std::shared_ptr<const std::string> WatchHub::PayloadFor(
+    const Watcher& w, const EncodedEvent& e, std::shared_ptr<const std::string>* with_prev) const {
+  if (!w.prev_kv || e.is_create) return e.bytes;
+  // prev_kv is looked up once per event, whoever asks for it first.
+  if (!*with_prev) *with_prev = WithPrevKv(e);
+  return *with_prev;
+}
+
+void WatchHub::DispatchOneLocked(const EventBatch& batch) {
+  // Each watcher matches a single event at most once, so it is served as the
+  // index reports it: fan-out to 100k watchers touches each of them once
+  // (a second pass over them cost a cache miss per watcher).
+  const EncodedEvent& e = batch.events.front();
+  std::shared_ptr<const std::string> with_prev;
+  std::vector<Watcher*> full;  // the index must not change while it reports
+  synced_.Stab(e.key, [&](Watcher* w) {
+    if (e.revision < w->next_rev || !w->Wants(e.is_put)) return;
+    std::vector<std::shared_ptr<const std::string>> events;
+    events.push_back(PayloadFor(*w, e, &with_prev));
+    if (DeliverLocked(w, std::move(events), batch.revision)) {
+      w->next_rev = batch.revision + 1;
+    } else {
+      full.push_back(w);
+    }
+  });
+  // Their streams are full: these watchers continue from storage.
+  for (Watcher* w : full) MoveToUnsyncedLocked(w, std::max(w->next_rev, dispatched_rev_ + 1));
+}
+
+void WatchHub::DispatchManyLocked(const EventBatch& batch) {
+  // One message per watcher per batch keeps every revision of the batch in
+  // one response. Matches are grouped per watcher through a stamp and slot
+  // kept in the watcher: with 100k watchers a hash map from watcher to its
+  // events cost more than everything else of the fan-out.
+  const uint64_t stamp = ++dispatch_stamp_;
+  std::vector<Watcher*>& matched = dispatch_matched_;
+  std::vector<std::pair<uint32_t, uint32_t>>& pairs = dispatch_pairs_;
+  matched.clear();
+  pairs.clear();
+  for (size_t i = 0; i < batch.events.size(); ++i) {
+    const EncodedEvent& e = batch.events[i];
+    synced_.Stab(e.key, [&](Watcher* w) {
+      if (e.revision < w->next_rev || !w->Wants(e.is_put)) return;
+      if (w->dispatch_stamp != stamp) {
+        w->dispatch_stamp = stamp;
+        w->dispatch_slot = static_cast<uint32_t>(matched.size());
+        matched.push_back(w);
+      }
+      pairs.emplace_back(w->dispatch_slot, static_cast<uint32_t>(i));
+    });
+  }
+  // Counting sort of the pairs by slot: each watcher's event indexes end up
+  // contiguous and, since pairs are in event order, in event order.
+  std::vector<uint32_t>& start = dispatch_start_;
+  std::vector<uint32_t>& indexes = dispatch_events_;
+  start.assign(matched.size() + 1, 0);
+  for (const auto& [slot, i] : pairs) ++start[slot + 1];
+  for (size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
+  indexes.resize(pairs.size());
+  for (const auto& [slot, i] : pairs) indexes[start[slot]++] = i;
+  // start[k] is now where slot k ends (and slot k+1 begins).
+
+  std::vector<std::shared_ptr<const std::string>> with_prev(batch.events.size());
+  constexpr size_t kPrefetch = 8;  // watchers ahead: their lines left the cache since matching
+  uint32_t begin = 0;
+  for (size_t k = 0; k < matched.size(); ++k) {
+    if (k + kPrefetch < matched.size()) __builtin_prefetch(matched[k + kPrefetch]);
+    Watcher* w = matched[k];
+    const uint32_t end = start[k];
+    std::vector<std::shared_ptr<const std::string>> events;
+    events.reserve(end - begin);
+    for (uint32_t j = begin; j < end; ++j) {
+      const uint32_t i = indexes[j];
+      events.push_back(PayloadFor(*w, batch.events[i], &with_prev[i]));
+    }
+    begin = end;
+    if (DeliverLocked(w, std::move(events), batch.revision)) {
+      w->next_rev = batch.revision + 1;
+    } else {
+      // The stream is full: this watcher continues from storage.
+      MoveToUnsyncedLocked(w, std::max(w->next_rev, dispatched_rev_ + 1));
+    }
+  }
 }
 
 void WatchHub::ResyncAllLocked(int64_t notified) {
@@ -448,7 +504,10 @@ bool WatchHub::HasRoomLocked(const WatchStream* s) const {
 void WatchHub::PushLocked(WatchStream* s, WatchMessage m) {
   s->queued_bytes_ += MessageBytes(m);
   s->queue_.push_back(std::move(m));
-  to_signal_.insert(s);
+  if (!s->signal_queued_) {
+    s->signal_queued_ = true;
+    to_signal_.push_back(s);
+  }
 }
 
 bool WatchHub::DeliverLocked(Watcher* w, std::vector<std::shared_ptr<const std::string>> events,
@@ -621,7 +680,10 @@ void WatchHub::CloseLocked(WatchStream* s) {
   streams_.erase(s);
   streams_with_unsynced_.erase(s);
   progress_requested_.erase(s);
-  to_signal_.erase(s);
+  if (s->signal_queued_) {
+    std::erase(to_signal_, s);
+    s->signal_queued_ = false;
+  }
 }
 
 }  // namespace capstan::watch

@@ -32,6 +32,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "storage/mvcc_store.h"
@@ -117,6 +118,11 @@ class WatchHub {
   bool NextLocked(WatchStream* s, WatchMessage* out);
 
   void DispatchLocked(const EventBatch& batch);
+  void DispatchOneLocked(const EventBatch& batch);   // a batch of one event
+  void DispatchManyLocked(const EventBatch& batch);  // several events
+  // What `w` gets of `e`: its bytes, or with prev_kv (*with_prev caches it).
+  std::shared_ptr<const std::string> PayloadFor(
+      const Watcher& w, const EncodedEvent& e, std::shared_ptr<const std::string>* with_prev) const;
   void ResyncAllLocked(int64_t notified);
   std::chrono::milliseconds ProgressInterval() const;
   // Ticks every stream whose progress interval has elapsed; returns when the
@@ -152,7 +158,16 @@ class WatchHub {
   size_t unsynced_count_ = 0;
   uint64_t next_serial_ = 1;
   int64_t dispatched_rev_ = 0;  // every synced watcher has all events up to here
-  std::set<WatchStream*> to_signal_;
+  // Streams given messages since the last SignalStreams, each once
+  // (WatchStream::signal_queued_): one wake-up per stream, not per message.
+  std::vector<WatchStream*> to_signal_;
+  // DispatchLocked's scratch, kept to reuse its capacity: with 100k matching
+  // watchers, fresh vectors would be page-faulted in on every batch.
+  uint64_t dispatch_stamp_ = 0;
+  std::vector<Watcher*> dispatch_matched_;                     // in order of first match
+  std::vector<std::pair<uint32_t, uint32_t>> dispatch_pairs_;  // (slot, event), event order
+  std::vector<uint32_t> dispatch_start_;                       // per slot, into dispatch_events_
+  std::vector<uint32_t> dispatch_events_;                      // event indexes grouped by slot
   uint64_t overflows_ = 0;
   uint64_t catchup_rounds_ = 0;
 

@@ -77,6 +77,7 @@ class WatchStream : public std::enable_shared_from_this<WatchStream> {
   bool progress_requested_ = false;
   std::chrono::steady_clock::time_point next_progress_tick_;
   bool closed_ = false;
+  bool signal_queued_ = false;  // in hub_->to_signal_
 
   std::mutex signal_mu_;  // held while on_ready runs
   std::function<void()> on_ready_;

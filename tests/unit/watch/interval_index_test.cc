@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <random>
 #include <set>
 #include <vector>
@@ -119,6 +120,60 @@ TEST(IntervalIndexTest, MatchesBruteForce) {
 }
 
 // 100k watchers: a lookup visits O(log n) nodes, not O(n).
+// Thousands of watchers on one key and on one prefix share an entry each;
+// erasing from the middle (swapped with the last) must keep every other one
+// reported exactly once. Pointer values exercise the prefetching walk.
+TEST(IntervalIndexTest, ManyValuesSharingAnIntervalSurviveErasures) {
+  std::vector<int> storage(5000);
+  IntervalIndex<const int*> idx;
+  std::set<const int*> on_key, on_prefix;
+  for (size_t i = 0; i < storage.size(); ++i) {
+    const int* v = &storage[i];
+    if (i % 2 == 0) {
+      idx.Insert(Iv("k/1", ""), v);
+      on_key.insert(v);
+    } else {
+      idx.Insert(Iv("k/", "k0"), v);
+      on_prefix.insert(v);
+    }
+  }
+  std::mt19937 rng(7);
+  auto erase_some = [&](std::set<const int*>* set, const KeyInterval& iv, size_t n) {
+    for (size_t i = 0; i < n && !set->empty(); ++i) {
+      auto it = set->begin();
+      std::advance(it, rng() % set->size());
+      ASSERT_TRUE(idx.Erase(iv, *it));
+      ASSERT_FALSE(idx.Erase(iv, *it));  // gone, and reported as gone
+      set->erase(it);
+    }
+  };
+  auto check = [&] {
+    std::vector<const int*> got;
+    idx.Stab("k/1", [&](const int* v) { got.push_back(v); });
+    std::sort(got.begin(), got.end());
+    std::vector<const int*> want(on_key.begin(), on_key.end());
+    want.insert(want.end(), on_prefix.begin(), on_prefix.end());
+    std::sort(want.begin(), want.end());
+    ASSERT_EQ(got, want);
+    EXPECT_EQ(idx.size(), want.size());
+  };
+  check();
+  erase_some(&on_key, Iv("k/1", ""), 1000);
+  erase_some(&on_prefix, Iv("k/", "k0"), 1700);
+  check();
+  // Erased values can come back.
+  for (size_t i = 0; i < 10; ++i) {
+    const int* v = &storage[i * 2];
+    if (on_key.insert(v).second) idx.Insert(Iv("k/1", ""), v);
+  }
+  check();
+  erase_some(&on_key, Iv("k/1", ""), on_key.size());
+  erase_some(&on_prefix, Iv("k/", "k0"), on_prefix.size());
+  check();
+  EXPECT_TRUE(idx.empty());
+  EXPECT_EQ(idx.distinct_ranges(), 0u);
+}
+
 TEST(IntervalIndexTest, StabbingCostIsLogarithmic) {
   IntervalIndex<int> idx;
   const int n = 100000;

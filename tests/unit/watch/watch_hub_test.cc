@@ -295,6 +295,76 @@ TEST_F(WatchHubTest, EventsOfOneRevisionTravelTogether) {
   EXPECT_EQ(r.messages[1].revision, rev);
 }
 
+// Batches of one and of many events, matched against watchers that share
+// keys and intervals across two streams: each watcher gets exactly its
+// filtered history, in order, in one message per batch it has events in.
+TEST_F(WatchHubTest, EachWatcherGetsItsOwnEventsOfEveryBatch) {
+  StartHub();
+  struct W {
+    std::string key, end;
+    bool no_delete = false, prev_kv = false;
+  };
+  const std::vector<W> specs = {
+      {"a", ""},   {"b/", "b0"}, {"b/2", kFromKey}, {"", kFromKey, true}, {"b/", "b0", false, true},
+      {"b/1", ""}, {"a", ""},    {"b/", "b0"},
+  };
+  auto s1 = Open();
+  auto s2 = Open();
+  for (size_t i = 0; i < specs.size(); ++i) {
+    WatchRequestOptions q = Req(specs[i].key, specs[i].end);
+    q.no_delete = specs[i].no_delete;
+    q.prev_kv = specs[i].prev_kv;
+    q.watch_id = static_cast<int64_t>(i) + 1;
+    (i % 2 == 0 ? s1 : s2)->Create(q);
+  }
+  const int64_t first = store_->CurrentRevision() + 1;
+  std::vector<int64_t> batch_revs;
+  batch_revs.push_back(Apply({{Put("b/1", "1"), Put("a", "1")}, {Put("b/2", "1")}}));
+  batch_revs.push_back(PutOne("b/1", "2"));
+  batch_revs.push_back(Apply({{Del("b/1")}, {Put("c", "1"), Put("b/3", "1")}, {Put("a", "2")}}));
+  batch_revs.push_back(PutOne("z", "1"));
+  const int64_t last = Apply({{Put("b/2", "2")}, {Del("a")}});
+  batch_revs.push_back(last);
+
+  Received r1, r2;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const int64_t id = static_cast<int64_t>(i) + 1;
+    WatchStream* s = (i % 2 == 0 ? s1 : s2).get();
+    Received* r = i % 2 == 0 ? &r1 : &r2;
+    std::vector<mvccpb::Event> want;
+    for (auto& e : History(specs[i].key, specs[i].end, first, last)) {
+      if (specs[i].no_delete && e.type() == mvccpb::Event::DELETE) continue;
+      want.push_back(e);
+    }
+    ASSERT_TRUE(DrainTo(s, r, id, want.back().kv().mod_revision())) << id;
+    std::vector<mvccpb::Event> got = r->events[id];
+    for (auto& e : got) e.clear_prev_kv();
+    ExpectSame(want, got);
+    // One message per batch with a match: the batches' revisions, in order.
+    std::vector<int64_t> want_revs, got_revs;
+    size_t k = 0;
+    for (int64_t rev : batch_revs) {
+      bool any = false;
+      while (k < want.size() && want[k].kv().mod_revision() <= rev) {
+        any = true;
+        ++k;
+      }
+      if (any) want_revs.push_back(rev);
+    }
+    for (const WatchMessage& m : r->messages) {
+      if (m.watch_id == id && !m.events.empty()) got_revs.push_back(m.revision);
+    }
+    EXPECT_EQ(want_revs, got_revs) << id;
+  }
+  // prev_kv only for the watcher that asked: b/1's second put and its delete.
+  const auto& p = r1.events[5];
+  ASSERT_GE(p.size(), 3u);
+  EXPECT_FALSE(p[0].has_prev_kv());  // b/1 created
+  EXPECT_EQ(p[2].kv().key(), "b/1");
+  EXPECT_EQ(p[2].prev_kv().value(), "1");
+  for (const auto& e : r2.events[2]) EXPECT_FALSE(e.has_prev_kv());
+}
+
 TEST_F(WatchHubTest, CompactedStartRevisionIsCanceledWithCompactRevision) {
   StartHub();
   for (int i = 0; i < 5; ++i) PutOne("a", std::to_string(i));
