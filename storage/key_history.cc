@@ -1,9 +1,11 @@
 #include "storage/key_history.h"
 
+#include <algorithm>
+
 namespace capstan {
 
 void KeyHistory::Put(Revision rev) {
-  Generation& g = generations_.back();
+  Generation& g = current_;
   if (g.empty()) g.created = rev;
   g.revs.push_back(rev);
   g.version++;
@@ -11,7 +13,7 @@ void KeyHistory::Put(Revision rev) {
 }
 
 void KeyHistory::Restore(Revision rev, Revision created, int64_t version) {
-  Generation& g = generations_.back();
+  Generation& g = current_;
   if (g.empty()) g.created = created;
   g.revs.push_back(rev);
   g.version = version;
@@ -19,26 +21,33 @@ void KeyHistory::Restore(Revision rev, Revision created, int64_t version) {
 }
 
 bool KeyHistory::Tombstone(Revision rev) {
-  if (generations_.back().empty()) return false;
+  if (current_.empty()) return false;
   Put(rev);
-  generations_.emplace_back();
+  closed_.push_back(std::move(current_));
+  current_ = Generation();
   return true;
 }
 
 const Generation* KeyHistory::FindGeneration(int64_t at) const {
-  // Walk back from the newest generation; a closed generation whose tombstone
-  // is at or before `at` means the key was deleted at `at`.
-  const size_t last = generations_.size() - 1;
-  for (size_t i = generations_.size(); i-- > 0;) {
-    const Generation& g = generations_[i];
-    if (g.empty()) continue;
-    if (i != last && g.revs.back().main <= at) return nullptr;
+  if (!current_.empty() && current_.revs.front().main <= at) return &current_;
+  // Walk back through the closed generations; one whose tombstone is at or
+  // before `at` means the key was deleted at `at`.
+  for (size_t i = closed_.size(); i-- > 0;) {
+    const Generation& g = closed_[i];
+    if (g.revs.back().main <= at) return nullptr;
     if (g.revs.front().main <= at) return &g;
   }
   return nullptr;
 }
 
 bool KeyHistory::Get(int64_t at, KeyVersion* out) const {
+  // The common read, and every put's, is of the latest version of a live key.
+  if (!current_.empty() && modified_.main <= at) {
+    out->modified = modified_;
+    out->created = current_.created;
+    out->version = current_.version;
+    return true;
+  }
   const Generation* g = FindGeneration(at);
   if (g == nullptr) return false;
   for (size_t n = g->revs.size(); n-- > 0;) {
@@ -54,8 +63,8 @@ bool KeyHistory::Get(int64_t at, KeyVersion* out) const {
 
 void KeyHistory::Since(int64_t since, std::vector<Revision>* out) const {
   int64_t last_main = -1;
-  for (const Generation& g : generations_) {
-    for (const Revision& r : g.revs) {
+  for (size_t i = 0; i < generation_count(); ++i) {
+    for (const Revision& r : generation(i).revs) {
       if (r.main < since) continue;
       // Only the last change of a main revision is visible to readers.
       if (r.main == last_main && !out->empty()) out->pop_back();
@@ -68,12 +77,8 @@ void KeyHistory::Since(int64_t since, std::vector<Revision>* out) const {
 void KeyHistory::CompactPoint(int64_t at, size_t* gen, int* pos) const {
   size_t i = 0;
   // Skip generations that ended (tombstone) at or before `at`.
-  while (i + 1 < generations_.size()) {
-    const Generation& g = generations_[i];
-    if (!g.empty() && g.revs.back().main > at) break;
-    ++i;
-  }
-  const Generation& g = generations_[i];
+  while (i < closed_.size() && closed_[i].revs.back().main <= at) ++i;
+  const Generation& g = generation(i);
   int p = -1;
   for (size_t n = g.revs.size(); n-- > 0;) {
     if (g.revs[n].main <= at) {
@@ -91,26 +96,26 @@ void KeyHistory::Keep(int64_t at, std::set<Revision>* keep) const {
   CompactPoint(at, &gi, &pos);
   if (pos < 0) return;
   // Never a tombstone: CompactPoint skips generations that closed at or before `at`.
-  keep->insert(generations_[gi].revs[pos]);
+  keep->insert(generation(gi).revs[pos]);
 }
 
 void KeyHistory::Compact(int64_t at, std::set<Revision>* keep) {
   size_t gi;
   int pos;
   CompactPoint(at, &gi, &pos);
-  Generation& g = generations_[gi];
+  Generation& g = gi < closed_.size() ? closed_[gi] : current_;
   if (!g.empty()) {
     if (pos >= 0) {
       keep->insert(g.revs[pos]);
       g.revs.erase(g.revs.begin(), g.revs.begin() + pos);
     }
     // A closed generation reduced to its tombstone is gone entirely.
-    if (g.revs.size() == 1 && gi + 1 < generations_.size()) {
+    if (g.revs.size() == 1 && gi < closed_.size()) {
       keep->erase(g.revs[0]);
       ++gi;
     }
   }
-  generations_.erase(generations_.begin(), generations_.begin() + static_cast<long>(gi));
+  closed_.erase(closed_.begin(), closed_.begin() + static_cast<long>(std::min(gi, closed_.size())));
 }
 
 }  // namespace capstan

@@ -4,6 +4,11 @@
 // creates the key and ends with the tombstone that deletes it. The last
 // generation is the current one; it is empty while the key does not exist.
 // Versions count puts within a generation, so a recreated key restarts at 1.
+//
+// The current generation is held inline and the closed ones apart: every put
+// touches the current one, and most keys never get a second generation, so a
+// put or a read of the latest version does not chase a pointer to a vector of
+// generations first.
 #pragma once
 
 #include <cstdint>
@@ -31,8 +36,6 @@ struct KeyVersion {
 
 class KeyHistory {
  public:
-  KeyHistory() : generations_(1) {}
-
   void Put(Revision rev);
   // Put while rebuilding from disk, where compaction may have removed the
   // generation's earlier revisions: `created` and `version` come from the record.
@@ -55,19 +58,25 @@ class KeyHistory {
   void Keep(int64_t at, std::set<Revision>* keep) const;
 
   // True when nothing is remembered (after compacting away a deleted key).
-  bool empty() const { return generations_.size() == 1 && generations_[0].empty(); }
-  bool live() const { return !generations_.back().empty(); }
+  bool empty() const { return closed_.empty() && current_.empty(); }
+  bool live() const { return !current_.empty(); }
   const Revision& modified() const { return modified_; }
-  const std::vector<Generation>& generations() const { return generations_; }
+  // Generations remembered, the current one (even if empty) included.
+  size_t generation_count() const { return closed_.size() + 1; }
 
  private:
+  // Generation i, oldest first; the last (i == closed_.size()) is the current one.
+  const Generation& generation(size_t i) const {
+    return i < closed_.size() ? closed_[i] : current_;
+  }
   const Generation* FindGeneration(int64_t at) const;
   // Index of the generation that holds `at` (or was created after it), and the
   // position in it of the newest revision <= at (-1 if none).
   void CompactPoint(int64_t at, size_t* gen, int* pos) const;
 
   Revision modified_;
-  std::vector<Generation> generations_;
+  Generation current_;
+  std::vector<Generation> closed_;  // each ends in its tombstone, oldest first
 };
 
 }  // namespace capstan

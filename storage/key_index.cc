@@ -2,33 +2,37 @@
 
 namespace capstan {
 
-void KeyIndex::Put(std::string_view key, Revision rev) {
-  auto it = keys_.find(key);
-  if (it == keys_.end()) it = keys_.emplace(std::string(key), KeyHistory()).first;
-  it->second.Put(rev);
+KeyIndex::Entry& KeyIndex::FindOrAdd(std::string_view key) {
+  if (Entry* e = Lookup(key); e != nullptr) return *e;
+  Entry& e = *keys_.emplace(std::string(key), KeyHistory()).first;
+  by_key_.insert(&e);
+  return e;
 }
 
+void KeyIndex::Put(std::string_view key, Revision rev) { FindOrAdd(key).second.Put(rev); }
+
 void KeyIndex::Restore(std::string_view key, Revision rev, Revision created, int64_t version) {
-  auto it = keys_.find(key);
-  if (it == keys_.end()) it = keys_.emplace(std::string(key), KeyHistory()).first;
-  it->second.Restore(rev, created, version);
+  FindOrAdd(key).second.Restore(rev, created, version);
 }
 
 bool KeyIndex::Tombstone(std::string_view key, Revision rev) {
-  auto it = keys_.find(key);
-  if (it == keys_.end()) return false;
-  return it->second.Tombstone(rev);
+  Entry* e = Lookup(key);
+  return e != nullptr && e->second.Tombstone(rev);
 }
 
 bool KeyIndex::Get(std::string_view key, int64_t at, KeyVersion* out) const {
-  auto it = keys_.find(key);
-  if (it == keys_.end()) return false;
-  return it->second.Get(at, out);
+  const Entry* e = Lookup(key);
+  return e != nullptr && e->second.Get(at, out);
 }
 
 const KeyHistory* KeyIndex::Find(std::string_view key) const {
-  auto it = keys_.find(key);
-  return it == keys_.end() ? nullptr : &it->second;
+  const Entry* e = Lookup(key);
+  return e == nullptr ? nullptr : &e->second;
+}
+
+void KeyIndex::Clear() {
+  by_key_.clear();
+  keys_.clear();
 }
 
 void KeyIndex::Visit(
@@ -36,8 +40,8 @@ void KeyIndex::Visit(
     const std::function<bool(const std::string& key, const KeyVersion&)>& fn) const {
   KeyVersion kv;
   if (range.single()) {
-    auto it = keys_.find(range.key);
-    if (it != keys_.end() && it->second.Get(at, &kv)) fn(it->first, kv);
+    const Entry* e = Lookup(range.key);
+    if (e != nullptr && e->second.Get(at, &kv)) fn(e->first, kv);
     return;
   }
   if (!range.from_key() && range.end <= range.key) return;  // empty range
@@ -52,6 +56,7 @@ std::set<Revision> KeyIndex::Compact(int64_t at) {
   for (auto it = keys_.begin(); it != keys_.end();) {
     it->second.Compact(at, &keep);
     if (it->second.empty()) {
+      by_key_.erase(&*it);
       it = keys_.erase(it);
     } else {
       ++it;

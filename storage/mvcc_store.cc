@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "storage/bulk_loader.h"
+#include "storage/key_value_encoding.h"
 #include "storage/lmdb_checkpoint.h"
 #include "storage/meta_keys.h"
 #include "storage/store_view.h"
@@ -211,9 +212,10 @@ void MvccStore::CollectRevisions(const KeyRange& range, int64_t rev, const Range
 Status MvccStore::ReadValues(const LmdbTxn& txn, const std::vector<Revision>& revs,
                              std::vector<mvccpb::KeyValue>* kvs) const {
   kvs->resize(revs.size());
+  char rev_key[kTombstoneKeyBytes];
   for (size_t i = 0; i < revs.size(); ++i) {
     std::string_view v;
-    Status s = txn.Get(key_dbi_, EncodeRevisionKey(revs[i]), &v);
+    Status s = txn.Get(key_dbi_, EncodeRevisionKey(revs[i], false, rev_key), &v);
     if (!s.ok()) {
       return Status::Corruption("mvcc: revision " + std::to_string(revs[i].main) + "_" +
                                 std::to_string(revs[i].sub) + " missing: " + s.message());
@@ -657,23 +659,21 @@ Status WriteBatch::Put(std::string_view key, std::string_view value, int64_t lea
                        int64_t* rev_out) {
   if (!open_status_.ok()) return open_status_;
   const Revision rev{begin_rev_ + 1, changes_};
-  mvccpb::KeyValue kv;
+  KeyValueFields kv{.key = key, .mod_revision = rev.main, .value = value, .lease = lease};
   KeyVersion prev;
-  int64_t created = rev.main, version = 1;
   if (const KeyHistory* h = store_->index_.Find(key); h != nullptr && h->live()) {
     h->Get(rev.main, &prev);
-    created = prev.created.main;
-    version = prev.version + 1;
+    kv.create_revision = prev.created.main;
+    kv.version = prev.version + 1;
+  } else {
+    kv.create_revision = rev.main;
+    kv.version = 1;
   }
-  kv.set_key(key.data(), key.size());
-  kv.set_value(value.data(), value.size());
-  kv.set_create_revision(created);
-  kv.set_mod_revision(rev.main);
-  kv.set_version(version);
-  kv.set_lease(lease);
-  kv.SerializeToString(&scratch_);
+  EncodeKeyValue(kv, &scratch_);
+  char rev_key[kTombstoneKeyBytes];
   // Revision keys only grow, so MDB_APPEND fills pages in order.
-  Status s = txn_.Put(store_->key_dbi_, EncodeRevisionKey(rev), scratch_, MDB_APPEND);
+  Status s =
+      txn_.Put(store_->key_dbi_, EncodeRevisionKey(rev, false, rev_key), scratch_, MDB_APPEND);
   if (!s.ok()) return s;
   {
     std::unique_lock l(store_->index_.mutex());
@@ -682,7 +682,13 @@ Status WriteBatch::Put(std::string_view key, std::string_view value, int64_t lea
   store_->lessor_.OnPut(key, lease);
   mvccpb::Event* ev = &events_.emplace_back();
   ev->set_type(mvccpb::Event::PUT);
-  *ev->mutable_kv() = std::move(kv);
+  mvccpb::KeyValue* ev_kv = ev->mutable_kv();
+  ev_kv->set_key(key.data(), key.size());
+  ev_kv->set_create_revision(kv.create_revision);
+  ev_kv->set_mod_revision(kv.mod_revision);
+  ev_kv->set_version(kv.version);
+  ev_kv->set_value(value.data(), value.size());
+  ev_kv->set_lease(lease);
   changes_++;
   *rev_out = rev.main;
   return Status::OK();
@@ -697,10 +703,10 @@ Status WriteBatch::DeleteRange(const KeyRange& range, std::vector<mvccpb::KeyVal
   *count = static_cast<int64_t>(rr.kvs.size());
   for (mvccpb::KeyValue& old : rr.kvs) {
     const Revision rev{begin_rev_ + 1, changes_};
-    mvccpb::KeyValue tomb;
-    tomb.set_key(old.key());
-    tomb.SerializeToString(&scratch_);
-    s = txn_.Put(store_->key_dbi_, EncodeRevisionKey(rev, true), scratch_, MDB_APPEND);
+    // A tombstone's record holds the key alone.
+    EncodeKeyValue(KeyValueFields{.key = old.key()}, &scratch_);
+    char rev_key[kTombstoneKeyBytes];
+    s = txn_.Put(store_->key_dbi_, EncodeRevisionKey(rev, true, rev_key), scratch_, MDB_APPEND);
     if (!s.ok()) return s;
     {
       std::unique_lock l(store_->index_.mutex());

@@ -36,12 +36,21 @@ inline uint64_t GetBigEndian64(const char* in) {
   return v;
 }
 
+// Writes the key into `buf` (kTombstoneKeyBytes long) and returns a view of
+// it: the apply loop writes one per change and 17 bytes do not fit in a
+// std::string's inline buffer, so this saves an allocation each.
+inline std::string_view EncodeRevisionKey(Revision rev, bool tombstone,
+                                          char (&buf)[kTombstoneKeyBytes]) {
+  PutBigEndian64(buf, static_cast<uint64_t>(rev.main));
+  buf[8] = '_';
+  PutBigEndian64(buf + 9, static_cast<uint64_t>(rev.sub));
+  buf[17] = 't';
+  return std::string_view(buf, tombstone ? kTombstoneKeyBytes : kRevisionKeyBytes);
+}
+
 inline std::string EncodeRevisionKey(Revision rev, bool tombstone = false) {
-  std::string key(tombstone ? kTombstoneKeyBytes : kRevisionKeyBytes, '_');
-  PutBigEndian64(key.data(), static_cast<uint64_t>(rev.main));
-  PutBigEndian64(key.data() + 9, static_cast<uint64_t>(rev.sub));
-  if (tombstone) key[17] = 't';
-  return key;
+  char buf[kTombstoneKeyBytes];
+  return std::string(EncodeRevisionKey(rev, tombstone, buf));
 }
 
 // Returns false if `key` is not a revision key.

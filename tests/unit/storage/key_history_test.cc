@@ -79,7 +79,7 @@ TEST(KeyHistoryTest, CompactDropsDeletedGenerations) {
   EXPECT_FALSE(h2.empty());
   KeyVersion v;
   EXPECT_TRUE(h2.Get(5, &v));
-  EXPECT_EQ(h2.generations().size(), 1u);
+  EXPECT_EQ(h2.generation_count(), 1u);
 }
 
 TEST(KeyHistoryTest, CompactBeforeTombstoneKeepsPut) {
