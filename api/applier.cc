@@ -156,7 +156,7 @@ Status ExecuteRange(Reader& reader, const RangeRequest& r, etcdserverpb::RangeRe
 }
 
 template Status ExecuteRange<MvccStore>(MvccStore&, const RangeRequest&,
-                                              etcdserverpb::RangeResponse*);
+                                        etcdserverpb::RangeResponse*);
 template Status ExecuteRange<WriteBatch>(WriteBatch&, const RangeRequest&,
                                          etcdserverpb::RangeResponse*);
 
@@ -208,19 +208,16 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b
   b->BeginTxn();
   switch (req.request_case()) {
     case R::kPut:
-      result.status = Run<etcdserverpb::PutResponse>(response, [&](auto* resp) {
-        return Put(b, req.put(), resp);
-      });
+      result.status = Run<etcdserverpb::PutResponse>(
+          response, [&](auto* resp) { return Put(b, req.put(), resp); });
       break;
     case R::kDeleteRange:
-      result.status = Run<etcdserverpb::DeleteRangeResponse>(response, [&](auto* resp) {
-        return DeleteRange(b, req.delete_range(), resp);
-      });
+      result.status = Run<etcdserverpb::DeleteRangeResponse>(
+          response, [&](auto* resp) { return DeleteRange(b, req.delete_range(), resp); });
       break;
     case R::kTxn:
-      result.status = Run<etcdserverpb::TxnResponse>(response, [&](auto* resp) {
-        return Txn(b, req.txn(), resp);
-      });
+      result.status = Run<etcdserverpb::TxnResponse>(
+          response, [&](auto* resp) { return Txn(b, req.txn(), resp); });
       break;
     case R::kCompaction: {
       etcdserverpb::CompactionResponse scratch;
@@ -228,24 +225,20 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b
       break;
     }
     case R::kAlarm:
-      result.status = Run<etcdserverpb::AlarmResponse>(response, [&](auto* resp) {
-        return Alarm(b, req.alarm(), resp);
-      });
+      result.status = Run<etcdserverpb::AlarmResponse>(
+          response, [&](auto* resp) { return Alarm(b, req.alarm(), resp); });
       break;
     case R::kLeaseGrant:
-      result.status = Run<etcdserverpb::LeaseGrantResponse>(response, [&](auto* resp) {
-        return LeaseGrant(b, req.lease_grant(), resp);
-      });
+      result.status = Run<etcdserverpb::LeaseGrantResponse>(
+          response, [&](auto* resp) { return LeaseGrant(b, req.lease_grant(), resp); });
       break;
     case R::kLeaseRevoke:
-      result.status = Run<etcdserverpb::LeaseRevokeResponse>(response, [&](auto* resp) {
-        return LeaseRevoke(b, req.lease_revoke(), resp);
-      });
+      result.status = Run<etcdserverpb::LeaseRevokeResponse>(
+          response, [&](auto* resp) { return LeaseRevoke(b, req.lease_revoke(), resp); });
       break;
     case R::kLeaseRenew:
-      result.status = Run<etcdserverpb::LeaseKeepAliveResponse>(response, [&](auto* resp) {
-        return LeaseRenew(req.lease_renew(), resp);
-      });
+      result.status = Run<etcdserverpb::LeaseKeepAliveResponse>(
+          response, [&](auto* resp) { return LeaseRenew(req.lease_renew(), resp); });
       break;
     case R::kMemberAttributes:
       members_->ApplyAttributes(b, req.member_attributes());
@@ -255,6 +248,12 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b
       break;
     case R::kLeaseExpiry:
       result.status = LeaseExpiry(b, req.lease_expiry());
+      break;
+    case R::kLeaseRenewals:
+      for (int64_t id : req.lease_renewals().ids()) {
+        int64_t ttl = 0;
+        store_->lessor()->Renew(id, &ttl);  // gone meanwhile: nothing to renew
+      }
       break;
     default:
       result.status = Status::InvalidArgument("unsupported request in log");
@@ -292,7 +291,8 @@ Status Applier::DeleteRange(WriteBatch* b, const etcdserverpb::DeleteRangeReques
                             etcdserverpb::DeleteRangeResponse* resp) {
   std::vector<mvccpb::KeyValue> deleted;
   int64_t n = 0;
-  Status s = b->DeleteRange(ToKeyRange(r.key(), r.range_end()), r.prev_kv() ? &deleted : nullptr, &n);
+  Status s =
+      b->DeleteRange(ToKeyRange(r.key(), r.range_end()), r.prev_kv() ? &deleted : nullptr, &n);
   if (!s.ok()) return s;
   resp->set_deleted(n);
   for (auto& kv : deleted) *resp->add_prev_kvs() = std::move(kv);

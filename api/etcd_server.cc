@@ -846,6 +846,18 @@ void EtcdServer::ExpirePending() {
   for (Done& d : expired) d(Status::Unavailable(errors::kTimeout));
 }
 
+bool EtcdServer::RenewAtLeader(int64_t id, int64_t* ttl) {
+  if (log()->GetStatus().leader_id != member_id_) return false;
+  // An unknown or expired lease is answered with TTL 0, not an error.
+  if (!store_->lessor()->Renew(id, ttl).ok()) {
+    *ttl = 0;
+    return true;
+  }
+  std::lock_guard l(renewals_mu_);
+  renewals_.insert(id);
+  return true;
+}
+
 void EtcdServer::LeaseLoop() {
   using namespace std::chrono_literals;
   constexpr auto kTick = 100ms;
@@ -889,6 +901,21 @@ void EtcdServer::LeaseLoop() {
       continue;
     }
     Lessor* lessor = store_->lessor();
+    {
+      // The leader's own renewals reach the other members within a tick: a
+      // new leader's deadlines lag by at most that (clients renew at a third
+      // of the TTL).
+      std::unordered_set<int64_t> renewed;
+      {
+        std::lock_guard rl(renewals_mu_);
+        renewed.swap(renewals_);
+      }
+      if (!renewed.empty()) {
+        auto req = std::make_shared<internalpb::InternalRequest>();
+        for (int64_t id : renewed) req->mutable_lease_renewals()->add_ids(id);
+        propose_quietly(std::move(req));
+      }
+    }
     const double per_tick_rate = rate * std::chrono::duration<double>(kTick).count();
     credit = std::min(credit + per_tick_rate, std::max(per_tick_rate, 1.0));
     const auto per_tick = static_cast<size_t>(credit);

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "api/applier.h"
@@ -125,6 +126,10 @@ class EtcdServer {
   MemberTable* member_table() { return &members_; }
   // Whether this member runs Raft with peers (not the single-node log).
   bool clustered() const { return clustered_; }
+  // A keep-alive on the leader of a cluster, as etcd's: renewed here at once
+  // (no round through the log) and replicated with the others renewed within
+  // the same lease tick. False when this member is not the leader.
+  bool RenewAtLeader(int64_t id, int64_t* ttl);
   // Proposes a membership change; `done` runs once it is applied.
   void ProposeConfChange(raftpb::ConfChange cc, Done done);
   // Maintenance.MoveLeader: hands leadership to `target` and calls `done`
@@ -235,6 +240,8 @@ class EtcdServer {
   std::unique_ptr<AutoCompactor> auto_compactor_;
   std::thread lease_thread_;
   std::mutex lease_mu_;
+  std::mutex renewals_mu_;
+  std::unordered_set<int64_t> renewals_;  // renewed by RenewAtLeader, not yet proposed
   std::condition_variable lease_cv_;
   bool lease_stopping_ = false;
 

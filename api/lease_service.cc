@@ -20,6 +20,14 @@ class KeepAliveStream final : public KeepAliveReactor {
       return;
     }
     resp_.Clear();
+    int64_t ttl = 0;
+    if (server_->clustered() && server_->RenewAtLeader(req_.id(), &ttl)) {
+      resp_.set_id(req_.id());
+      resp_.set_ttl(ttl);
+      server_->FillHeader(resp_.mutable_header());
+      StartWrite(&resp_);
+      return;
+    }
     if (server_->clustered()) {
       // Renewals replicate, so the next leader has the same deadline.
       auto ireq = std::make_shared<internalpb::InternalRequest>();
@@ -34,7 +42,6 @@ class KeepAliveStream final : public KeepAliveReactor {
       });
       return;
     }
-    int64_t ttl = 0;
     // An unknown or expired lease is answered with TTL 0, not an error.
     if (!server_->store()->lessor()->Renew(req_.id(), &ttl).ok()) ttl = 0;
     resp_.set_id(req_.id());

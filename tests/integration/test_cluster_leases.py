@@ -2,7 +2,8 @@
 
 etcd resets every lease to its full TTL when leadership moves (a known user
 complaint); Capstan keeps the remaining time, because renewals and checkpoints
-replicate. A watch on a follower sees the expiry's delete like any event."""
+replicate (the leader's own renewals in a batch per lease tick). A watch on a
+follower sees the expiry's delete like any event."""
 
 import threading
 import time
@@ -40,6 +41,32 @@ def test_lease_remaining_ttl_survives_move_leader():
               "etcd would reset it to 30", after)
         val, _ = cl.client(new_leader).get("held")
         check(val == b"v", "key attached to the lease still there", val)
+
+
+def test_keepalive_at_leader_reaches_followers_and_next_leader():
+    with Cluster(3, "leaseka") as cl:
+        cl.learn_ids()
+        leader = cl.leader()
+        follower = cl.followers(leader)[0]
+        c = cl.client(leader)
+        lease = c.lease(20)
+        c.put("kept", "v", lease=lease)
+        time.sleep(5)
+        before = ttl_of(cl.client(follower), lease.id)
+        check(before <= 16, "the lease counts down on the follower", before)
+        # Answered by the leader itself, replicated within a lease tick.
+        answers = lease.refresh()
+        check(answers and answers[0].TTL == 20, "the leader renews to the full TTL", answers)
+        time.sleep(1)
+        after = ttl_of(cl.client(follower), lease.id)
+        check(after >= 18, f"the follower has the renewal ({before} -> {after})", after)
+        cl.kill(leader)
+        survivors = [m for m in cl.members if m is not leader]
+        new_leader = cl.leader(among=survivors, timeout=15)
+        ttl = ttl_of(cl.client(new_leader), lease.id)
+        check(ttl >= 10, f"the next leader kept the renewal (TTL {ttl})", ttl)
+        val, _ = cl.client(new_leader).get("kept")
+        check(val == b"v", "the key of the renewed lease is still there", val)
 
 
 def test_lease_expires_after_leader_kill_and_follower_watch_sees_it():
