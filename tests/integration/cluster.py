@@ -435,15 +435,17 @@ class Cluster:
     # -- membership (through etcdctl, as an operator would)
     def ctl(self, m, *args, timeout=30):
         # As with etcd, a membership change is refused ("unhealthy cluster")
-        # until the member has been connected to every voter for 5 s, e.g.
-        # right after the cluster (or a new member) started: retry, as an
-        # operator would.
+        # until the member has been connected to every voter for 5 s, and
+        # ("not enough started members") until a member that just started has
+        # published its name through the log, e.g. right after the cluster (or
+        # a new member) started: retry, as an operator would.
+        transient = ("unhealthy cluster", "not enough started members")
         deadline = time.monotonic() + 20
         while True:
             rc, out, err = etcdctl(m.endpoint, *args, timeout=timeout, command_timeout="10s")
             if rc == 0:
                 return out
-            if "unhealthy cluster" not in err or time.monotonic() > deadline:
+            if not any(t in err for t in transient) or time.monotonic() > deadline:
                 raise HarnessError(f"etcdctl {' '.join(args)} on {m.name} failed ({rc}): {err.strip()[-400:]}")
             time.sleep(0.5)
 
