@@ -509,9 +509,16 @@ class PeerTransport::Impl {
         }
         start += 4 + len;
       }
-      std::memmove(buf.data(), buf.data() + start, end - start);
-      end -= start;
-      if (end == 0 && buf.size() > 4 * kReadChunk) buf.resize(kReadChunk);  // after a big frame
+      // Only what follows a delivered frame moves: a large frame arriving in
+      // many reads is not copied onto itself at each one.
+      if (start > 0) {
+        std::memmove(buf.data(), buf.data() + start, end - start);
+        end -= start;
+      }
+      if (end == 0 && buf.size() > 4 * kReadChunk) {  // after a big frame
+        buf.resize(kReadChunk);
+        buf.shrink_to_fit();
+      }
       return true;
     }
   };

@@ -21,17 +21,29 @@ def ttl_of(c, lease_id):
     return c.leasestub.LeaseTimeToLive(rpc.LeaseTimeToLiveRequest(ID=lease_id), 5).TTL
 
 
+def leased_key(cl, key, ttl):
+    """Puts `key` on a new lease through the leader: (leader, a follower, the
+    leader's client, the lease)."""
+    cl.learn_ids()
+    leader = cl.leader()
+    c = cl.client(leader)
+    lease = c.lease(ttl)
+    c.put(key, "v", lease=lease)
+    return leader, cl.followers(leader)[0], c, lease
+
+
+def kill_leader(cl, leader):
+    """Kills the leader and returns the one the survivors elect."""
+    cl.kill(leader)
+    return cl.leader(among=[m for m in cl.members if m is not leader], timeout=15)
+
+
 def test_lease_remaining_ttl_survives_move_leader():
     with Cluster(3, "leases") as cl:
-        cl.learn_ids()
-        leader = cl.leader()
-        c = cl.client(leader)
-        lease = c.lease(30)
-        c.put("held", "v", lease=lease)
+        leader, target, c, lease = leased_key(cl, "held", 30)
         time.sleep(6)
         before = ttl_of(c, lease.id)
         check(before <= 25, "the lease counts down", before)
-        target = cl.followers(leader)[0]
         c.maintenancestub.MoveLeader(rpc.MoveLeaderRequest(targetID=target.id), 10)
         new_leader = cl.leader()
         check(new_leader is not leader, "leadership moved", new_leader.name)
@@ -45,12 +57,7 @@ def test_lease_remaining_ttl_survives_move_leader():
 
 def test_keepalive_at_leader_reaches_followers_and_next_leader():
     with Cluster(3, "leaseka") as cl:
-        cl.learn_ids()
-        leader = cl.leader()
-        follower = cl.followers(leader)[0]
-        c = cl.client(leader)
-        lease = c.lease(20)
-        c.put("kept", "v", lease=lease)
+        leader, follower, _, lease = leased_key(cl, "kept", 20)
         time.sleep(5)
         before = ttl_of(cl.client(follower), lease.id)
         check(before <= 16, "the lease counts down on the follower", before)
@@ -60,9 +67,7 @@ def test_keepalive_at_leader_reaches_followers_and_next_leader():
         time.sleep(1)
         after = ttl_of(cl.client(follower), lease.id)
         check(after >= 18, f"the follower has the renewal ({before} -> {after})", after)
-        cl.kill(leader)
-        survivors = [m for m in cl.members if m is not leader]
-        new_leader = cl.leader(among=survivors, timeout=15)
+        new_leader = kill_leader(cl, leader)
         ttl = ttl_of(cl.client(new_leader), lease.id)
         check(ttl >= 10, f"the next leader kept the renewal (TTL {ttl})", ttl)
         val, _ = cl.client(new_leader).get("kept")
@@ -71,12 +76,7 @@ def test_keepalive_at_leader_reaches_followers_and_next_leader():
 
 def test_lease_expires_after_leader_kill_and_follower_watch_sees_it():
     with Cluster(3, "leasekill") as cl:
-        cl.learn_ids()
-        leader = cl.leader()
-        follower = cl.followers(leader)[0]
-        c = cl.client(leader)
-        lease = c.lease(6)
-        c.put("short", "v", lease=lease)
+        leader, follower, _, _ = leased_key(cl, "short", 6)
         events = []
         done = threading.Event()
 
@@ -96,9 +96,7 @@ def test_lease_expires_after_leader_kill_and_follower_watch_sees_it():
         t.start()
         time.sleep(2)
         granted = time.monotonic() - 2
-        cl.kill(leader)
-        survivors = [m for m in cl.members if m is not leader]
-        cl.leader(among=survivors, timeout=15)
+        kill_leader(cl, leader)
         done.wait(30)
         expired_after = time.monotonic() - granted
         check(events and events[-1] == "DeleteEvent", "follower watch saw the expiry", events)

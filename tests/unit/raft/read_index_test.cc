@@ -8,6 +8,12 @@ namespace {
 
 using namespace testing;  // NOLINT
 
+// Holds reads unanswered: no heartbeat round can confirm leadership.
+void DropHeartbeatResponses(TestCluster& c) {
+  c.set_drop_filter(
+      [](const raftpb::Message& m) { return m.type() == raftpb::MSG_HEARTBEAT_RESP; });
+}
+
 TEST(ReadIndex, LeaderAnswersAfterAHeartbeatQuorum) {
   TestCluster c({1, 2, 3});
   c.Campaign(1);
@@ -28,8 +34,7 @@ TEST(ReadIndex, LeaderAnswersAfterAHeartbeatQuorum) {
 TEST(ReadIndex, NoAnswerWithoutQuorumConfirmation) {
   TestCluster c({1, 2, 3});
   c.Campaign(1);
-  c.set_drop_filter(
-      [](const raftpb::Message& m) { return m.type() == raftpb::MSG_HEARTBEAT_RESP; });
+  DropHeartbeatResponses(c);
   ASSERT_TRUE(c[1].node->ReadIndex("ctx").ok());
   c.Stabilize();
   EXPECT_TRUE(c[1].read_states.empty());
@@ -127,8 +132,7 @@ TEST(ReadIndex, SameContextFromTwoMembersIsAnsweredToBoth) {
   ASSERT_TRUE(c.Propose(1, "a").ok());
   const uint64_t commit = c[1].raft().log().committed();
   // Both requests reach the leader before either is confirmed.
-  c.set_drop_filter(
-      [](const raftpb::Message& m) { return m.type() == raftpb::MSG_HEARTBEAT_RESP; });
+  DropHeartbeatResponses(c);
   for (uint64_t id : {1, 2, 3}) ASSERT_TRUE(c[id].node->ReadIndex("ctx-7").ok());
   c.Stabilize();
   for (uint64_t id : {1, 2, 3}) EXPECT_TRUE(c[id].read_states.empty());
@@ -145,8 +149,7 @@ TEST(ReadIndex, SameContextFromTwoMembersIsAnsweredToBoth) {
 TEST(ReadIndex, RetransmissionIsAnsweredOnce) {
   TestCluster c({1, 2, 3});
   c.Campaign(1);
-  c.set_drop_filter(
-      [](const raftpb::Message& m) { return m.type() == raftpb::MSG_HEARTBEAT_RESP; });
+  DropHeartbeatResponses(c);
   ASSERT_TRUE(c[2].node->ReadIndex("again").ok());
   ASSERT_TRUE(c[2].node->ReadIndex("again").ok());
   c.Stabilize();
@@ -159,8 +162,7 @@ TEST(ReadIndex, RetransmissionIsAnsweredOnce) {
 TEST(ReadIndex, OneRoundConfirmsEarlierRequests) {
   TestCluster c({1, 2, 3});
   c.Campaign(1);
-  c.set_drop_filter(
-      [](const raftpb::Message& m) { return m.type() == raftpb::MSG_HEARTBEAT_RESP; });
+  DropHeartbeatResponses(c);
   for (std::string ctx : {"a", "b", "c"}) ASSERT_TRUE(c[1].node->ReadIndex(ctx).ok());
   c.Stabilize();
   EXPECT_TRUE(c[1].read_states.empty());
