@@ -96,18 +96,39 @@ HttpEndpoints::Reply HttpEndpoints::Handle(EtcdServer* server, const std::string
           ls.leader_id != 0 ? 1 : 0);
     gauge("etcd_server_is_leader", "Whether or not this member is a leader.",
           ls.leader_id == server->member_id() ? 1 : 0);
-    gauge("etcd_server_proposals_committed_total", "The total number of consensus proposals committed.",
+    gauge("etcd_server_proposals_committed_total",
+          "The total number of consensus proposals committed.",
           static_cast<int64_t>(ls.commit_index));
     gauge("etcd_server_proposals_applied_total", "The total number of consensus proposals applied.",
           static_cast<int64_t>(store->AppliedIndex()));
-    gauge("etcd_mvcc_db_total_size_in_bytes", "Total size of the underlying database physically allocated in bytes.",
+    gauge("etcd_mvcc_db_total_size_in_bytes",
+          "Total size of the underlying database physically allocated in bytes.",
           static_cast<int64_t>(store->DbSize()));
-    gauge("etcd_mvcc_db_total_size_in_use_in_bytes", "Total size of the underlying database logically in use in bytes.",
+    gauge("etcd_mvcc_db_total_size_in_use_in_bytes",
+          "Total size of the underlying database logically in use in bytes.",
           static_cast<int64_t>(store->DbSizeInUse()));
     gauge("etcd_debugging_mvcc_current_revision", "The current revision of store.",
           static_cast<int64_t>(store->CurrentRevision()));
     gauge("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store.",
           static_cast<int64_t>(store->CompactRevision()));
+    // etcd's watch gauges (names and help as etcd 3.4 has them), plus the
+    // hub's own counters, so a stalled or lagging watcher shows here.
+    const watch::WatchHub::Stats ws = server->watch_hub()->GetStats();
+    gauge("etcd_debugging_mvcc_watch_stream_total", "Total number of watch streams.",
+          static_cast<int64_t>(ws.streams));
+    gauge("etcd_debugging_mvcc_watcher_total", "Total number of watchers.",
+          static_cast<int64_t>(ws.synced + ws.unsynced));
+    gauge("etcd_debugging_mvcc_slow_watcher_total", "Total number of unsynced slow watchers.",
+          static_cast<int64_t>(ws.unsynced));
+    gauge("capstan_watch_dispatched_revision", "The revision every synced watcher has been given.",
+          ws.dispatched_revision);
+    gauge("capstan_watch_overflows_total",
+          "Times the watch hub fell behind and resynced all watchers.",
+          static_cast<int64_t>(ws.overflows));
+    gauge("capstan_watch_catchup_rounds_total", "History reads made for unsynced watchers.",
+          static_cast<int64_t>(ws.catchup_rounds));
+    gauge("capstan_watch_queued_messages", "Watch responses queued in streams, not yet written.",
+          static_cast<int64_t>(ws.queued_messages));
     return r;
   }
   r.status = 404;

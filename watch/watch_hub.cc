@@ -69,6 +69,7 @@ WatchHub::Stats WatchHub::GetStats() const {
   st.dispatched_revision = dispatched_rev_;
   st.overflows = overflows_;
   st.catchup_rounds = catchup_rounds_;
+  for (const WatchStream* s : streams_) st.queued_messages += s->queue_.size();
   return st;
 }
 

@@ -78,6 +78,7 @@ class WatchHub {
     int64_t dispatched_revision = 0;
     uint64_t overflows = 0;       // times the hub thread fell behind and resynced
     uint64_t catchup_rounds = 0;  // storage reads
+    size_t queued_messages = 0;   // waiting in stream queues for the API layer
   };
 
   WatchHub(MvccStore* store, WatchHubOptions options);

@@ -34,6 +34,8 @@ def test_health_version_metrics():
         assert status == 200 and ctype.startswith("text/plain"), (status, ctype)
         assert "etcd_server_has_leader 1\n" in body, body
         assert "etcd_debugging_mvcc_current_revision 1\n" in body, body
+        assert "etcd_debugging_mvcc_watcher_total 0\n" in body, body
+        assert "etcd_debugging_mvcc_slow_watcher_total 0\n" in body, body
         status, _, _ = get(port, "/nope")
         assert status == 404
 

@@ -21,10 +21,11 @@ import random
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import DiffPair, Server, TestFailure, candidate_binary, run_tests  # noqa: E402
+from harness import DiffPair, Server, TestFailure, candidate_binary, free_port, run_tests  # noqa: E402
 import watch_validator as wv  # noqa: E402
 
 for _v in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY"):
@@ -323,9 +324,23 @@ def _add_watcher(c, logs, name, key, end=b"", start=0, prev_kv=False, no_put=Fal
     return log
 
 
+def _hub_gauges(port):
+    """The watch hub's gauges from /metrics (name -> int)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        body = r.read().decode()
+    gauges = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.partition(" ")
+            gauges[name] = int(value)
+    return gauges
+
+
 def test_randomized_with_validator():
     _require()
-    srv = Server(candidate_binary(), name="watch-random", label="candidate")
+    metrics_port = free_port()
+    srv = Server(candidate_binary(), name="watch-random", label="candidate",
+                 extra_args=["--listen-metrics-urls", f"http://127.0.0.1:{metrics_port}"])
     with srv:
         w1, w2 = client_for(srv), client_for(srv)
         writers = [client_for(srv) for _ in range(3)]
@@ -363,17 +378,21 @@ def test_randomized_with_validator():
                 t.join()
             final = int(w1.get_response("x").header.revision)
             history.build(base_revision=base)
-            # Wait until every watcher got everything it should have.
-            deadline = time.time() + 60
-            pending = logs
+            # Wait until every watcher got everything it should have. Counted as
+            # events arrive: concatenating every watcher's event lists each
+            # round was quadratic and, with ~25k writes, held the GIL so long
+            # that the watch threads could not drain what the server had
+            # already sent (the server's queues were empty, the client's
+            # threads starved).
+            drain_start = time.time()
+            deadline = drain_start + 60
+            expected = [len(history.expected(l.key, l.range_end, l.start_revision, final,
+                                             l.no_put, l.no_delete)) for l in logs]
             while time.time() < deadline:
-                pending = [l for l in logs
-                           if len(sum((e for _, e in l.responses), [])) <
-                           len(history.expected(l.key, l.range_end, l.start_revision, final,
-                                                l.no_put, l.no_delete))]
-                if not pending:
+                if all(l.n_events >= n for l, n in zip(logs, expected)):
                     break
                 time.sleep(0.2)
+            drained = time.time() - drain_start
             problems = []
             for l in logs:
                 if l.errors:
@@ -384,11 +403,13 @@ def test_randomized_with_validator():
                     problems.append(str(e))
             n_events = sum(len(e) for l in logs for _, e in l.responses)
             print(f"    {len(counter)} writes, revisions {base + 1}..{final}, {len(logs)} watchers, "
-                  f"{n_events} events checked", flush=True)
+                  f"{n_events} events checked, drained in {drained:.1f} s", flush=True)
             if final - base < 100:
                 problems.append(f"only {final - base} revisions written: the run proves little")
             if problems:
-                raise TestFailure("\n".join(problems))
+                gauges = _hub_gauges(metrics_port)
+                raise TestFailure("\n".join(problems + [
+                    f"{k} {v}" for k, v in gauges.items() if "watch" in k or "revision" in k]))
         finally:
             for c in [w1, w2] + writers:
                 c.close()

@@ -195,9 +195,12 @@ class WatcherLog:
         self.no_put, self.no_delete = no_put, no_delete
         self.responses = []  # (header revision, [event])
         self.errors = []
+        self.n_events = 0  # kept as they come: waiters poll it cheaply
 
     def add(self, header_revision, events):
-        self.responses.append((header_revision, list(events)))
+        events = list(events)
+        self.responses.append((header_revision, events))
+        self.n_events += len(events)
 
     def last_revision(self):
         for _, evs in reversed(self.responses):

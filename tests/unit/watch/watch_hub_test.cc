@@ -454,6 +454,9 @@ TEST_F(WatchHubTest, SlowStreamIsMovedToUnsyncedAndCatchesUp) {
   }
   EXPECT_EQ(hub_->GetStats().unsynced, 1u);
   EXPECT_TRUE(slow->Backlogged());
+  // What /metrics reports as queued: the slow stream's full queue, the
+  // drained fast one adds nothing.
+  EXPECT_EQ(hub_->GetStats().queued_messages, o.stream_max_messages);
   ASSERT_TRUE(DrainTo(slow.get(), &rs, 0, last));
   ExpectSame(History("k", "l", from, last), rs.events[0]);
   EXPECT_EQ(hub_->GetStats().unsynced, 0u);
@@ -461,6 +464,8 @@ TEST_F(WatchHubTest, SlowStreamIsMovedToUnsyncedAndCatchesUp) {
   last = PutOne("k1", "live");
   ASSERT_TRUE(DrainTo(slow.get(), &rs, 0, last));
   ExpectSame(History("k", "l", from, last), rs.events[0]);
+  ASSERT_TRUE(DrainTo(fast.get(), &rf, 0, last));
+  EXPECT_EQ(hub_->GetStats().queued_messages, 0u);
 }
 
 // When the hub thread cannot keep up, queued events are dropped and every
