@@ -61,6 +61,7 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
   std::unique_ptr<CapstanServer> srv(new CapstanServer());
   EtcdServerOptions opts;
   opts.data_dir = config.data_dir;
+  opts.wal_dir = config.wal_dir;
   opts.name = config.name;
   for (const Url& u : config.initial_advertise_peer_urls) opts.peer_urls.push_back(u.ToString());
   for (const Url& u : config.advertise_client_urls) opts.client_urls.push_back(u.ToString());

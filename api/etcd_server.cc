@@ -92,6 +92,11 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   std::error_code ec;
   std::filesystem::create_directories(member_dir, ec);
   if (ec) return Status::IOError("cannot create " + member_dir + ": " + ec.message());
+  if (!options.wal_dir.empty()) {
+    const auto parent = std::filesystem::path(options.wal_dir).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) return Status::IOError("cannot create " + parent.string() + ": " + ec.message());
+  }
 
   StoreOptions store_options;
   // LMDB's map is address space; leave room above the quota for the alarm.
@@ -194,10 +199,9 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   const bool was_raft = std::filesystem::exists(member_dir + "/" + kRaftMarker);
   srv->clustered_ =
       initial.size() > 1 || !options.new_cluster || was_raft || srv->members_.List().size() > 1;
-  std::filesystem::remove_all(member_dir + "/wal.single", ec);  // an interrupted switch
+  std::filesystem::remove_all(srv->WalDir() + ".single", ec);  // an interrupted switch
   uint64_t start_index = 0;
-  if (srv->clustered_ && !raft::Wal::Exists(member_dir + "/wal") &&
-      srv->store_->AppliedIndex() > 0) {
+  if (srv->clustered_ && !raft::Wal::Exists(srv->WalDir()) && srv->store_->AppliedIndex() > 0) {
     if (!options.new_cluster && !was_raft) {
       // Joining an existing cluster: its leader's state replaces ours anyway,
       // and a member with data of its own is more likely a mistake.
@@ -429,9 +433,13 @@ void EtcdServer::ApplyLoop() {
   }
 }
 
+std::string EtcdServer::WalDir() const {
+  return options_.wal_dir.empty() ? options_.data_dir + "/member/wal" : options_.wal_dir;
+}
+
 raft::SingleNodeLogOptions EtcdServer::SingleNodeOptions() const {
   raft::SingleNodeLogOptions o;
-  o.wal_dir = options_.data_dir + "/member/wal";
+  o.wal_dir = WalDir();
   o.member_id = member_id_;
   o.wal.segment_size = options_.wal_segment_bytes;
   return o;
@@ -442,7 +450,7 @@ raft::RaftNodeOptions EtcdServer::RaftOptions(uint64_t start_index, bool bootstr
   raft::RaftNodeOptions ro;
   ro.member_id = member_id_;
   ro.cluster_id = cluster_id_;
-  ro.wal_dir = member_dir + "/wal";
+  ro.wal_dir = WalDir();
   ro.wal.segment_size = options_.wal_segment_bytes;
   ro.listen_peer_addresses = options_.listen_peer_addresses;
   ro.peer_tls = options_.peer_tls;
@@ -485,7 +493,7 @@ Status EtcdServer::SwitchToRaft() {
   // 2. The old log is not needed any more (a crash from here on restarts a
   // one-member log from the store, as after an import).
   std::error_code ec;
-  std::filesystem::rename(member_dir + "/wal", member_dir + "/wal.single", ec);
+  std::filesystem::rename(WalDir(), WalDir() + ".single", ec);
   if (ec) return Status::IOError("moving the one-member log aside: " + ec.message());
   // 3. A Raft log that starts with a snapshot of the store, with this member
   // as its only voter; it elects itself.
@@ -495,8 +503,8 @@ Status EtcdServer::SwitchToRaft() {
   if (s.ok()) s = WriteMarker(member_dir + "/" + kRaftMarker);
   if (!s.ok()) {
     node->Stop();
-    std::filesystem::remove_all(member_dir + "/wal", ec);
-    std::filesystem::rename(member_dir + "/wal.single", member_dir + "/wal", ec);
+    std::filesystem::remove_all(WalDir(), ec);
+    std::filesystem::rename(WalDir() + ".single", WalDir(), ec);
     auto restarted = std::make_unique<raft::SingleNodeLog>(SingleNodeOptions());
     Status rs = restarted->Start(store_->AppliedIndex(), [this](std::vector<raftpb::Entry> e) {
       OnCommitted(std::move(e));
@@ -510,7 +518,7 @@ Status EtcdServer::SwitchToRaft() {
     }
     return Status::Unavailable("cannot start the Raft log: " + s.ToString());
   }
-  std::filesystem::remove_all(member_dir + "/wal.single", ec);
+  std::filesystem::remove_all(WalDir() + ".single", ec);
   logs_.push_back(std::move(node));
   log_.store(logs_.back().get(), std::memory_order_release);
   clustered_ = true;

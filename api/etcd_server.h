@@ -39,6 +39,10 @@ namespace capstan::api {
 
 struct EtcdServerOptions {
   std::string data_dir;
+  // --wal-dir: the Raft log's directory, e.g. on its own disk so that its
+  // fsyncs do not queue behind the store's checkpoints. Empty:
+  // <data_dir>/member/wal.
+  std::string wal_dir;
   std::string name = "default";
   std::vector<std::string> peer_urls;    // advertised
   std::vector<std::string> client_urls;  // advertised
@@ -170,6 +174,8 @@ class EtcdServer {
   Status SaveSnapshotFile(const std::string& path) const;
   raft::RaftNodeOptions RaftOptions(uint64_t start_index, bool bootstrap);
   raft::SingleNodeLogOptions SingleNodeOptions() const;
+  // Where the log lives (--wal-dir or <data-dir>/member/wal).
+  std::string WalDir() const;
   // A one-member cluster about to grow: replaces the one-member log with a
   // Raft log that starts from the store (once; later calls do nothing).
   Status SwitchToRaft();

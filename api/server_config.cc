@@ -534,6 +534,8 @@ const FlagDef kFlags[] = {
      [](ParseState& s, std::string_view v) { return SetString(&s.cfg->name, v); }},
     {"data-dir", false, kMember, "${name}.etcd", "Path to the data directory.",
      [](ParseState& s, std::string_view v) { return SetString(&s.cfg->data_dir, v); }},
+    {"wal-dir", false, kMember, "", "Path to the dedicated wal directory.",
+     [](ParseState& s, std::string_view v) { return SetString(&s.cfg->wal_dir, v); }},
     {"snapshot-count", false, kMember, "100000",
      "Number of committed transactions to trigger a snapshot to disk.",
      [](ParseState& s, std::string_view v) { return SetUint(&s.cfg->snapshot_count, v); }},

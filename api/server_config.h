@@ -94,6 +94,7 @@ struct ServerConfig {
   // Member.
   std::string name = "default";
   std::string data_dir = "default.etcd";  // "<name>.etcd" when not given
+  std::string wal_dir;                    // empty: <data-dir>/member/wal
   uint64_t snapshot_count = 100000;
   uint64_t experimental_snapshot_catchup_entries = 5000;
   uint64_t heartbeat_interval_ms = 100;
