@@ -26,6 +26,7 @@
 #include "raft/wal.h"
 #include "storage/etcd_data_dir.h"
 #include "storage/revision.h"
+#include "storage/varint.h"
 
 namespace capstan::api {
 namespace {
@@ -55,16 +56,9 @@ constexpr auto kSyncEvery = std::chrono::seconds(5);
 // The request id is field 1 of InternalRequest, first on the wire.
 bool PeekRequestId(const std::string& data, uint64_t* id) {
   if (data.empty() || static_cast<unsigned char>(data[0]) != 0x08) return false;
-  uint64_t v = 0;
-  for (size_t i = 1, shift = 0; i < data.size() && shift < 64; ++i, shift += 7) {
-    auto b = static_cast<unsigned char>(data[i]);
-    v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) {
-      *id = v;
-      return true;
-    }
-  }
-  return false;
+  std::string_view rest(data);
+  rest.remove_prefix(1);
+  return GetVarint(&rest, id);
 }
 
 uint64_t LoadOrStoreId(MvccStore* store, std::string_view key, uint64_t fresh) {

@@ -7,20 +7,13 @@
 #include <string>
 
 #include "api/propose_and_reply.h"
+#include "storage/varint.h"
 #include "watch/watch_hub.h"
 
 namespace capstan::api {
 namespace {
 
 using Bytes = grpc::ByteBuffer;
-
-void AppendVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
 
 // One bidi Watch call. Lifetime follows gRPC's callback rules: the reactor
 // deletes itself in OnDone, which gRPC calls once Finish has been called and

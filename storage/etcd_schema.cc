@@ -3,34 +3,16 @@
 #include <cstdio>
 
 #include "storage/revision.h"
+#include "storage/varint.h"
 
 namespace capstan::etcd {
 namespace {
 
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
 // A varint field (proto3: omitted when zero).
 void PutVarintField(std::string* out, int field, uint64_t v) {
   if (v == 0) return;
-  PutVarint(out, static_cast<uint64_t>(field) << 3);  // wire type 0
-  PutVarint(out, v);
-}
-
-bool GetVarint(std::string_view* in, uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
-    const auto b = static_cast<unsigned char>(in->front());
-    in->remove_prefix(1);
-    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if ((b & 0x80) == 0) return true;
-  }
-  return false;
+  AppendVarint(out, static_cast<uint64_t>(field) << 3);  // wire type 0
+  AppendVarint(out, v);
 }
 
 // Reads a message of varint fields, calling `fn(field, value)`; skips

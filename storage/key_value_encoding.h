@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "storage/varint.h"
+
 namespace capstan {
 
 struct KeyValueFields {
@@ -26,15 +28,6 @@ struct KeyValueFields {
 };
 
 namespace key_value_encoding_internal {
-
-inline char* PutVarint(char* p, uint64_t v) {
-  while (v >= 0x80) {
-    *p++ = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  *p++ = static_cast<char>(v);
-  return p;
-}
 
 // Field numbers of mvccpb.KeyValue, with their wire types (0 varint, 2 bytes).
 inline char* PutInt64(char* p, uint32_t field, int64_t v) {
@@ -55,8 +48,8 @@ inline char* PutBytes(char* p, uint32_t field, std::string_view s) {
 // Replaces `*out` with the encoding of `kv`.
 inline void EncodeKeyValue(const KeyValueFields& kv, std::string* out) {
   using namespace key_value_encoding_internal;
-  // Six tags, two length varints and four 10-byte varints at most.
-  constexpr size_t kOverhead = 6 + 2 * 10 + 4 * 10;
+  // Six tags, two length varints and four integer varints at most.
+  constexpr size_t kOverhead = 6 + 6 * kMaxVarintBytes;
   out->resize(kv.key.size() + kv.value.size() + kOverhead);
   char* const begin = out->data();
   char* p = begin;

@@ -1,17 +1,8 @@
 #include "watch/encoded_event.h"
 
+#include "storage/varint.h"
+
 namespace capstan::watch {
-namespace {
-
-void AppendVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-}  // namespace
 
 EncodedEvent EncodedEvent::Encode(const mvccpb::Event& ev) {
   EncodedEvent e;
