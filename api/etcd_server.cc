@@ -848,15 +848,17 @@ void EtcdServer::ExpirePending() {
   for (Done& d : expired) d(Status::Unavailable(errors::kTimeout));
 }
 
-bool EtcdServer::RenewAtLeader(int64_t id, int64_t* ttl) {
-  if (log()->GetStatus().leader_id != member_id_) return false;
+bool EtcdServer::RenewHere(int64_t id, int64_t* ttl) {
+  if (clustered_ && log()->GetStatus().leader_id != member_id_) return false;
   // An unknown or expired lease is answered with TTL 0, not an error.
   if (!store_->lessor()->Renew(id, ttl).ok()) {
     *ttl = 0;
     return true;
   }
-  std::lock_guard l(renewals_mu_);
-  renewals_.insert(id);
+  if (clustered_) {
+    std::lock_guard l(renewals_mu_);
+    renewals_.insert(id);
+  }
   return true;
 }
 

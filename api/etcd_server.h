@@ -130,10 +130,12 @@ class EtcdServer {
   MemberTable* member_table() { return &members_; }
   // Whether this member runs Raft with peers (not the single-node log).
   bool clustered() const { return clustered_; }
-  // A keep-alive on the leader of a cluster, as etcd's: renewed here at once
-  // (no round through the log) and replicated with the others renewed within
-  // the same lease tick. False when this member is not the leader.
-  bool RenewAtLeader(int64_t id, int64_t* ttl);
+  // A keep-alive answered here, as etcd answers it: always on a single node,
+  // and on a cluster's leader, which renews at once (no round through the
+  // log) and replicates its renewals in one batch per lease tick. *ttl is 0
+  // for an unknown or expired lease. False on a follower, which must go
+  // through the log.
+  bool RenewHere(int64_t id, int64_t* ttl);
   // Proposes a membership change; `done` runs once it is applied.
   void ProposeConfChange(raftpb::ConfChange cc, Done done);
   // Maintenance.MoveLeader: hands leadership to `target` and calls `done`
@@ -247,7 +249,7 @@ class EtcdServer {
   std::thread lease_thread_;
   std::mutex lease_mu_;
   std::mutex renewals_mu_;
-  std::unordered_set<int64_t> renewals_;  // renewed by RenewAtLeader, not yet proposed
+  std::unordered_set<int64_t> renewals_;  // renewed by RenewHere on the leader, not yet proposed
   std::condition_variable lease_cv_;
   bool lease_stopping_ = false;
 

@@ -21,33 +21,25 @@ class KeepAliveStream final : public KeepAliveReactor {
     }
     resp_.Clear();
     int64_t ttl = 0;
-    if (server_->clustered() && server_->RenewAtLeader(req_.id(), &ttl)) {
+    if (server_->RenewHere(req_.id(), &ttl)) {
       resp_.set_id(req_.id());
       resp_.set_ttl(ttl);
       server_->FillHeader(resp_.mutable_header());
       StartWrite(&resp_);
       return;
     }
-    if (server_->clustered()) {
-      // Renewals replicate, so the next leader has the same deadline.
-      auto ireq = std::make_shared<internalpb::InternalRequest>();
-      *ireq->mutable_lease_renew() = req_;
-      server_->Propose(std::move(ireq), &resp_, [this](Status s) {
-        if (!s.ok()) {
-          Finish(ToGrpcStatus(s));
-          return;
-        }
-        server_->FillHeader(resp_.mutable_header());
-        StartWrite(&resp_);
-      });
-      return;
-    }
-    // An unknown or expired lease is answered with TTL 0, not an error.
-    if (!server_->store()->lessor()->Renew(req_.id(), &ttl).ok()) ttl = 0;
-    resp_.set_id(req_.id());
-    resp_.set_ttl(ttl);
-    server_->FillHeader(resp_.mutable_header());
-    StartWrite(&resp_);
+    // A follower: the renewal goes through the log, so that every member,
+    // and so the next leader, has the same deadline.
+    auto ireq = std::make_shared<internalpb::InternalRequest>();
+    *ireq->mutable_lease_renew() = req_;
+    server_->Propose(std::move(ireq), &resp_, [this](Status s) {
+      if (!s.ok()) {
+        Finish(ToGrpcStatus(s));
+        return;
+      }
+      server_->FillHeader(resp_.mutable_header());
+      StartWrite(&resp_);
+    });
   }
 
   void OnWriteDone(bool ok) override {
