@@ -24,6 +24,7 @@
 #include "raft/raft_node.h"
 #include "raft/single_node_log.h"
 #include "raft/wal.h"
+#include "storage/durable_file.h"
 #include "storage/etcd_data_dir.h"
 #include "storage/revision.h"
 #include "storage/varint.h"
@@ -36,19 +37,7 @@ constexpr std::string_view kClusterIdKey = "cluster_id";
 // In the member dir once the member runs a Raft log (see SwitchToRaft).
 constexpr const char* kRaftMarker = "raft";
 
-Status WriteMarker(const std::string& path) {
-  const int fd = open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::IOError("create " + path + ": " + std::strerror(errno));
-  const bool synced = fsync(fd) == 0;
-  close(fd);
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return synced ? Status::OK() : Status::IOError("fsync " + path);
-}
+Status WriteMarker(const std::string& path) { return WriteFileDurably(path, ""); }
 // The store is synced (and the WAL released) after this many entries or this long.
 constexpr uint64_t kSyncEveryEntries = 10000;
 constexpr auto kSyncEvery = std::chrono::seconds(5);

@@ -1,9 +1,8 @@
 #include "storage/etcd_data_dir.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <filesystem>
+
+#include "storage/durable_file.h"
 
 namespace capstan {
 namespace {
@@ -23,15 +22,6 @@ Status Rename(const std::string& from, const std::string& to) {
   std::error_code ec;
   fs::rename(from, to, ec);
   return ec ? FsError("rename " + from + " to " + to, ec) : Status::OK();
-}
-
-// Makes renames and removals in `dir` durable.
-Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Status::IOError("open " + dir);
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok ? Status::OK() : Status::IOError("fsync " + dir);
 }
 
 }  // namespace

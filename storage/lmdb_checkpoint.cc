@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "storage/durable_file.h"
+
 namespace capstan {
 namespace {
 
@@ -57,14 +59,6 @@ Status ReadSlot(int fd, uint32_t page_size, uint32_t slot, std::string* page) {
   if (n < 0) return Errno("read LMDB meta page");
   if (static_cast<size_t>(n) != page_size) page->clear();  // a file cut short: no meta
   return Status::OK();
-}
-
-Status SyncDir(const std::string& dir) {
-  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno("open " + dir);
-  const int rc = fsync(fd);
-  close(fd);
-  return rc == 0 ? Status::OK() : Errno("fsync " + dir);
 }
 
 struct Saved {
@@ -145,17 +139,7 @@ Status LmdbCheckpoint::Save(const std::string& dir) const {
   data += boot_id;
   data += page_;
   Append<uint64_t>(&data, XXH3_64bits(data.data(), data.size()));
-
-  const std::string path = dir + "/" + kFileName;
-  const std::string tmp = path + ".tmp";
-  const int fd = open(tmp.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
-  if (fd < 0) return Errno("create " + tmp);
-  const bool written = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
-  const bool synced = written && fdatasync(fd) == 0;
-  close(fd);
-  if (!synced) return Errno("write " + tmp);
-  if (rename(tmp.c_str(), path.c_str()) != 0) return Errno("rename " + tmp);
-  return SyncDir(dir);
+  return WriteFileDurably(dir + "/" + kFileName, data);
 }
 
 Status LmdbCheckpoint::NewestTxnId(const std::string& data_path, uint32_t page_size,
