@@ -770,10 +770,7 @@ void Raft::HandleReadIndexOnLeader(const Message& m) {
   // requests, so two members can use the same context at once. Keyed by the
   // context alone, the later one would pass for a retransmission of the
   // earlier and be dropped, its reads waiting for the caller's timeout.
-  const uint64_t from = m.from() == 0 ? id_ : m.from();
-  std::string key(8, '\0');
-  for (int i = 0; i < 8; ++i) key[i] = static_cast<char>((from >> (8 * i)) & 0xff);
-  key += m.context();
+  const std::string key = ReadOnly::Key(m.from() == 0 ? id_ : m.from(), m.context());
   read_only_.AddRequest(key, log_.committed(), m);
   read_only_.RecvAck(id_, key);
   BroadcastHeartbeat(key);

@@ -1,8 +1,16 @@
 #include "raft/read_only.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace capstan::raft {
+
+std::string ReadOnly::Key(uint64_t from, const std::string& context) {
+  // Only ever compared on the member that made it: host byte order will do.
+  std::string key(sizeof from, '\0');
+  std::memcpy(key.data(), &from, sizeof from);
+  return key + context;
+}
 
 void ReadOnly::AddRequest(const std::string& key, uint64_t index, const raftpb::Message& request) {
   if (pending_.count(key)) return;

@@ -28,9 +28,11 @@ struct ReadIndexStatus {
 
 class ReadOnly {
  public:
+  // The key of a request: its sender's id, then its context (each member
+  // numbers its own requests, so contexts alone may collide).
+  static std::string Key(uint64_t from, const std::string& context);
   // Records a request under `key`, which the confirming heartbeats carry; a
-  // duplicate key is ignored (a retransmission: it is already waiting). The
-  // caller makes keys unique across senders (Raft prefixes the sender id).
+  // duplicate key is ignored (a retransmission: it is already waiting).
   void AddRequest(const std::string& key, uint64_t index, const raftpb::Message& request);
   // Records id's heartbeat answer for key `context`; returns the acks so far,
   // or nullptr if no request has that key (e.g. from an earlier term).
