@@ -26,6 +26,7 @@
 #include "raft/wal.h"
 #include "storage/durable_file.h"
 #include "storage/etcd_data_dir.h"
+#include "storage/private_files.h"
 #include "storage/revision.h"
 #include "storage/varint.h"
 
@@ -61,6 +62,40 @@ uint64_t LoadOrStoreId(MvccStore* store, std::string_view key, uint64_t fresh) {
   return fresh;
 }
 
+// Creates the data dir (and the WAL dir's parent) private, and makes private
+// whatever an earlier version or an operator left readable by others: the
+// files hold every value, Secrets included. etcd only warns ("check file
+// permission"); this fixes, and refuses to start if it cannot.
+Status PrepareDirs(const EtcdServerOptions& options) {
+  const std::string member_dir = options.data_dir + "/member";
+  std::vector<std::string> dirs = {options.data_dir};
+  Status s = CreatePrivateDirs(member_dir);
+  if (s.ok() && !options.wal_dir.empty()) {
+    const std::string parent = std::filesystem::path(options.wal_dir).parent_path().string();
+    if (!parent.empty()) s = CreatePrivateDirs(parent);
+    std::error_code ec;
+    if (s.ok() && std::filesystem::exists(options.wal_dir, ec)) dirs.push_back(options.wal_dir);
+  }
+  if (!s.ok()) return Status::IOError("cannot create " + member_dir + ": " + s.ToString());
+  for (const std::string& dir : dirs) {
+    std::vector<std::string> fixed;
+    s = TightenPermissions(dir, &fixed);
+    for (const std::string& f : fixed) {
+      fprintf(stderr,
+              "capstan: warning: %s was accessible to other users; changed to owner-only "
+              "(directories 0700, files 0600)\n",
+              f.c_str());
+    }
+    if (!s.ok()) {
+      return Status::FailedPrecondition("refusing to start: " + dir +
+                                        " holds files other users can access, and " +
+                                        s.ToString() + "; make it private (chmod -R go= " + dir +
+                                        ") or run as its owner");
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 struct EtcdServer::ReadPool {
@@ -73,13 +108,8 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   srv->options_ = options;
   const std::string member_dir = options.data_dir + "/member";
   std::error_code ec;
-  std::filesystem::create_directories(member_dir, ec);
-  if (ec) return Status::IOError("cannot create " + member_dir + ": " + ec.message());
-  if (!options.wal_dir.empty()) {
-    const auto parent = std::filesystem::path(options.wal_dir).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    if (ec) return Status::IOError("cannot create " + parent.string() + ": " + ec.message());
-  }
+  Status s = PrepareDirs(options);
+  if (!s.ok()) return s;
 
   StoreOptions store_options;
   // LMDB's map is address space; leave room above the quota for the alarm.
@@ -88,7 +118,7 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   // Migration from etcd: an etcd data dir or snapshot becomes the store. The
   // store's applied index is then etcd's, and the log starts after it.
   EtcdDataDir::Result imported;
-  Status s = EtcdDataDir::PrepareStore(options.data_dir, options.initial_snapshot, store_options,
+  s = EtcdDataDir::PrepareStore(options.data_dir, options.initial_snapshot, store_options,
                                        &imported);
   if (!s.ok()) return s;
   if (imported.imported) {

@@ -41,7 +41,8 @@ Status PosixError(std::string_view what, const std::string& path, int err) {
 Status OpenFile(const std::string& path, int flags, UniqueFd* fd) {
   int f;
   do {
-    f = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
+    // Private, as etcd's: the log holds every value written (Secrets too).
+    f = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
   } while (f < 0 && errno == EINTR);
   if (f < 0) return PosixError("open", path, errno);
   fd->Reset(f);
@@ -156,7 +157,12 @@ Status RemoveFile(const std::string& path) {
 }
 
 Status CreateDir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return PosixError("mkdir", dir, errno);
+  if (::mkdir(dir.c_str(), 0700) == 0) {
+    // 0700 exactly, whatever the umask took away.
+    if (::chmod(dir.c_str(), 0700) != 0) return PosixError("chmod", dir, errno);
+  } else if (errno != EEXIST) {
+    return PosixError("mkdir", dir, errno);
+  }
   return Status::OK();
 }
 

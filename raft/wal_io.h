@@ -35,6 +35,7 @@ class UniqueFd {
 // IOError "<what> <path>: <strerror(err)>".
 Status PosixError(std::string_view what, const std::string& path, int err);
 
+// A file it creates gets mode 0600.
 Status OpenFile(const std::string& path, int flags, UniqueFd* fd);
 Status WriteAt(int fd, const std::string& path, std::string_view data, uint64_t offset);
 // Reads the whole file into *out.
@@ -52,7 +53,7 @@ Status ZeroRange(int fd, const std::string& path, uint64_t from, uint64_t to);
 Status ListDir(const std::string& dir, std::vector<std::string>* names);
 Status RenameFile(const std::string& from, const std::string& to);
 Status RemoveFile(const std::string& path);
-// Creates `dir` unless it exists.
+// Creates `dir` (mode 0700) unless it exists.
 Status CreateDir(const std::string& dir);
 std::string ParentDir(const std::string& path);
 

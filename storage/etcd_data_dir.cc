@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "storage/durable_file.h"
+#include "storage/private_files.h"
 
 namespace capstan {
 namespace {
@@ -60,9 +61,9 @@ Status EtcdDataDir::PrepareStore(const std::string& data_dir, const std::string&
   }
 
   fs::remove_all(importing, ec);
-  fs::create_directories(member, ec);
-  if (ec) return FsError("create " + member, ec);
-  Status s = EtcdSnapshotReader::Import(result->source, importing, options, &result->info);
+  Status s = CreatePrivateDirs(member);
+  if (!s.ok()) return s;
+  s = EtcdSnapshotReader::Import(result->source, importing, options, &result->info);
   if (!s.ok()) {
     fs::remove_all(importing, ec);
     return s;
@@ -75,8 +76,7 @@ Status EtcdDataDir::PrepareStore(const std::string& data_dir, const std::string&
       return Status::FailedPrecondition(
           backup + " exists: move it away to import the etcd data in " + data_dir);
     }
-    fs::create_directories(backup + "/member", ec);
-    if (ec) return FsError("create " + backup, ec);
+    if (!(s = CreatePrivateDirs(backup + "/member")).ok()) return s;
     if (!(s = Rename(member + "/snap", backup + "/member/snap")).ok()) return s;
     if (Exists(member + "/wal") && !(s = Rename(member + "/wal", backup + "/member/wal")).ok()) {
       return s;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
@@ -604,6 +605,27 @@ TEST(WalTest, DamageInEarlierSegmentIsCorruption) {
   fs::remove(segs[1]);
   s = Reopen(dir.path(), &c);
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+}
+
+TEST(WalTest, FilesArePrivateWhateverTheUmask) {
+  const mode_t old_umask = ::umask(0);
+  TempDir dir;
+  const std::string d = dir.path() + "/wal";
+  std::unique_ptr<Wal> wal;
+  ASSERT_TRUE(Wal::Create(d, "m", SmallOptions(1024), &wal).ok());
+  for (uint64_t i = 1; i <= 40; i++) ASSERT_TRUE(wal->Save(nullptr, MakeEntries(i, i), true).ok());
+  ::umask(old_umask);
+  ASSERT_GE(Segments(d).size(), 2u);
+  struct stat st;
+  ASSERT_EQ(::stat(d.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(d)) {
+    ASSERT_EQ(::stat(e.path().c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0600u) << e.path();
+    files++;
+  }
+  EXPECT_GE(files, 3);  // segments, LOCK (and the spare segment)
 }
 
 // Occupies the writer thread until `release` is set; returns once it is
