@@ -157,15 +157,33 @@ Status LmdbCheckpoint::NewestTxnId(const std::string& data_path, uint32_t page_s
   return s;
 }
 
-Status LmdbCheckpoint::Recover(const std::string& dir, const std::string& boot_id,
-                               uint64_t* rolled_back_to) {
+Status LmdbCheckpoint::RecordCleanStop(const std::string& dir, uint64_t txnid) {
+  return WriteFileDurably(dir + "/" + kCleanStopFileName, std::to_string(txnid));
+}
+
+Status LmdbCheckpoint::Recover(const std::string& dir, uint64_t* rolled_back_to) {
   *rolled_back_to = 0;
+  const std::string clean_path = dir + "/" + kCleanStopFileName;
+  std::string clean_stop;
+  {
+    std::ifstream in(clean_path);
+    std::getline(in, clean_stop);
+  }
+  Status s = RollBackUnlessClean(dir, clean_stop, rolled_back_to);
+  if (!s.ok()) return s;
+  // Commits follow: a crash from here on is not a clean stop.
+  if (unlink(clean_path.c_str()) == 0) return SyncDir(dir);
+  return errno == ENOENT ? Status::OK() : Errno("remove " + clean_path);
+}
+
+Status LmdbCheckpoint::RollBackUnlessClean(const std::string& dir, const std::string& clean_stop,
+                                           uint64_t* rolled_back_to) {
   Saved saved;
   bool exists = false;
   Status s = ReadSaved(dir + "/" + kFileName, &saved, &exists);
   if (!s.ok() || !exists) return s;
-  // Same boot: the page cache outlived the process and holds every commit.
-  if (saved.boot_id == boot_id) return Status::OK();
+  // Stopped cleanly at this checkpoint: nothing was committed after it.
+  if (clean_stop == std::to_string(saved.txnid)) return Status::OK();
   const std::string data_path = DataPath(dir);
   struct stat st;
   // Another data file than the one checkpointed (replaced by hand): the

@@ -9,11 +9,15 @@
 //      pages until the next checkpoint;
 //   2. the data file is fsynced: every page of that commit is on disk;
 //   3. that commit's meta page is saved beside the data file (Save).
-// After the machine restarted (another boot id), Recover writes the saved
-// meta page back over both meta slots before LMDB opens the file. The tree
-// it names is intact on disk, and the log in front of the store replays what
-// came after. After only the process died, the page cache kept every write
-// and nothing is rolled back.
+// Unless the store was stopped cleanly (RecordCleanStop after a final
+// checkpoint), Recover writes the saved meta page back over both meta slots
+// before LMDB opens the file, if the file has a newer commit. The tree it
+// names is intact on disk, and the log in front of the store replays what
+// came after. This does not depend on the machine having rebooted: pages can
+// be lost without a reboot too (a filesystem remounted after an I/O error, a
+// volume re-attached), and then a newer meta page would name pages that never
+// reached the disk. After only the process died, going back costs a replay
+// of the log since the checkpoint, which is still there.
 //
 // The meta page layout is LMDB 0.9's data format (version 1), which is fixed
 // for every 0.9 release.
@@ -30,6 +34,8 @@ class LmdbCheckpoint {
  public:
   // The name of the saved checkpoint, in the environment's directory.
   static constexpr const char* kFileName = "checkpoint";
+  // Present, naming the checkpoint, only after a clean stop.
+  static constexpr const char* kCleanStopFileName = "clean-stop";
 
   // Reads the meta page of transaction `txnid` from LMDB's data file (open
   // as `data_fd`). NotFound once two later commits have reused both slots.
@@ -40,14 +46,19 @@ class LmdbCheckpoint {
   // fsynced, so a crash leaves the old checkpoint or this one.
   Status Save(const std::string& dir) const;
 
-  // Before LMDB opens the environment in `dir`: if the machine has booted
-  // since the last checkpoint (`boot_id` differs from the saved one) and the
-  // data file has a newer commit than the checkpoint, puts the checkpoint's
-  // meta page back. *rolled_back_to is the transaction it went back to, or 0.
-  static Status Recover(const std::string& dir, const std::string& boot_id,
-                        uint64_t* rolled_back_to);
+  // Records durably in `dir` that the store stopped cleanly at checkpoint
+  // `txnid` (its last one, after which nothing was committed).
+  static Status RecordCleanStop(const std::string& dir, uint64_t txnid);
 
-  // This boot of the machine (Linux's random boot id).
+  // Before LMDB opens the environment in `dir`: unless a clean stop at the
+  // saved checkpoint was recorded, and if the data file has a newer commit
+  // than that checkpoint, puts the checkpoint's meta page back. Then clears
+  // the clean-stop record, durably, since commits follow. *rolled_back_to is
+  // the transaction it went back to, or 0.
+  static Status Recover(const std::string& dir, uint64_t* rolled_back_to);
+
+  // This boot of the machine (Linux's random boot id), saved with each
+  // checkpoint for the record; Recover does not depend on it.
   static std::string BootId();
 
   // The newest transaction id in a data file's two meta slots, 0 if neither
@@ -57,6 +68,9 @@ class LmdbCheckpoint {
   uint64_t txnid() const { return txnid_; }
 
  private:
+  static Status RollBackUnlessClean(const std::string& dir, const std::string& clean_stop,
+                                    uint64_t* rolled_back_to);
+
   uint64_t txnid_ = 0;
   uint32_t page_size_ = 0;
   uint32_t slot_ = 0;  // 0 or 1: the meta page's page number

@@ -54,15 +54,15 @@ Status MvccStore::Open(const std::string& dir, const StoreOptions& options,
   mdb_env_set_maxdbs(store->env_, 8);
   mdb_env_set_maxreaders(store->env_, 4096);
   mdb_env_set_mapsize(store->env_, options.map_size);
-  // After the machine crashed, commits since the last checkpoint may be
-  // half on disk: go back to the checkpoint, which the log replays from.
+  // Unless the store stopped cleanly, commits since the last checkpoint may
+  // be half on disk: go back to the checkpoint, which the log replays from.
   uint64_t rolled_back_to = 0;
-  Status s = LmdbCheckpoint::Recover(dir, LmdbCheckpoint::BootId(), &rolled_back_to);
+  Status s = LmdbCheckpoint::Recover(dir, &rolled_back_to);
   if (!s.ok()) return s;
   if (rolled_back_to > 0) {
     fprintf(stderr,
-            "capstan: the machine restarted since the store's last checkpoint: store in %s "
-            "reopened at that checkpoint (LMDB txn %llu); the log replays what followed\n",
+            "capstan: the store was not stopped cleanly: store in %s reopened at its last "
+            "checkpoint (LMDB txn %llu); the log replays what followed\n",
             dir.c_str(), static_cast<unsigned long long>(rolled_back_to));
   }
   // NOSYNC: commits are written, never synced; the WAL holds durability and
@@ -111,7 +111,10 @@ MvccStore::~MvccStore() {
   if (compactor_.joinable()) compactor_.join();
   for (auto& w : compact_watchers_) w.second();
   if (opened_) {
-    Status s = Sync();  // a clean stop: nothing to roll back at the next start
+    // A clean stop: a last checkpoint, and a record that nothing follows it,
+    // so that the next start keeps everything.
+    Status s = Sync();
+    if (s.ok()) s = LmdbCheckpoint::RecordCleanStop(dir_, checkpoint_txnid_);
     if (!s.ok()) fprintf(stderr, "capstan: store checkpoint failed: %s\n", s.ToString().c_str());
   }
   if (env_ != nullptr) {
@@ -503,6 +506,7 @@ Status MvccStore::Sync(uint64_t* durable_index) {
     if (!(s = checkpoint.Save(dir_)).ok()) return s;
     // Only now may LMDB reuse the previous checkpoint's pages.
     checkpoint_pin_ = std::move(pin);
+    checkpoint_txnid_ = txnid;
     if (durable_index != nullptr) *durable_index = applied;
     return Status::OK();
   }

@@ -103,9 +103,9 @@ class LmdbCheckpointTest : public ::testing::Test {
     ASSERT_EQ(WEXITSTATUS(status), 0);
   }
 
-  // Puts the checkpoint back as after a reboot, then opens the store.
+  // Puts the checkpoint back as after a crash, then opens the store.
   void RecoverAndOpen(uint64_t* rolled_back_to) {
-    ASSERT_TRUE(LmdbCheckpoint::Recover(Db(), "another-boot", rolled_back_to).ok());
+    ASSERT_TRUE(LmdbCheckpoint::Recover(Db(), rolled_back_to).ok());
     ASSERT_TRUE(MvccStore::Open(Db(), StoreOptions{}, &store_).ok());
   }
 
@@ -169,23 +169,47 @@ TEST_F(LmdbCheckpointTest, PinnedPagesSurviveLaterCommitsAndCompaction) {
   EXPECT_EQ(Contents(store_.get()), Expected(9, kKeys));
 }
 
-TEST_F(LmdbCheckpointTest, SameBootKeepsEverythingAfterAProcessCrash) {
+TEST_F(LmdbCheckpointTest, UncleanStopGoesBackToTheCheckpointWithoutAReboot) {
+  // Same boot, same boot id: pages can still have been lost (a filesystem
+  // remounted after an I/O error, a re-attached volume), so whatever came
+  // after the checkpoint is not trusted; the log replays it.
   CrashAfterCheckpoint();
   ASSERT_TRUE(MvccStore::Open(Db(), StoreOptions{}, &store_).ok());
-  EXPECT_EQ(store_->AppliedIndex(), 8u);
-  EXPECT_EQ(Contents(store_.get()), Expected(8, kKeys));
+  EXPECT_EQ(store_->AppliedIndex(), 1u);
+  EXPECT_EQ(Contents(store_.get()), Expected(1, kKeys));
 }
 
 TEST_F(LmdbCheckpointTest, CleanStopLeavesNothingToRollBack) {
+  const std::string clean = Db() + "/" + LmdbCheckpoint::kCleanStopFileName;
   ASSERT_TRUE(MvccStore::Open(Db(), StoreOptions{}, &store_).ok());
+  EXPECT_FALSE(std::filesystem::exists(clean));
   uint64_t index = 0;
   for (int v = 1; v <= 3; ++v) PutRound(store_.get(), &index, v, 50);
   store_.reset();
+  EXPECT_TRUE(std::filesystem::exists(clean));
   uint64_t rolled_back_to = 0;
   RecoverAndOpen(&rolled_back_to);
   EXPECT_EQ(rolled_back_to, 0u);
+  // Cleared at start: commits follow.
+  EXPECT_FALSE(std::filesystem::exists(clean));
   EXPECT_EQ(store_->AppliedIndex(), 3u);
   EXPECT_EQ(Contents(store_.get()), Expected(3, 50));
+}
+
+TEST_F(LmdbCheckpointTest, CleanStopOfAnotherCheckpointDoesNotCount) {
+  // A clean-stop record left from an earlier stop (or naming an older
+  // checkpoint) says nothing about the commits since.
+  ASSERT_TRUE(MvccStore::Open(Db(), StoreOptions{}, &store_).ok());
+  store_.reset();
+  const std::string clean = Db() + "/" + LmdbCheckpoint::kCleanStopFileName;
+  const std::string stale = ReadFile(clean);
+  ASSERT_FALSE(stale.empty());
+  CrashAfterCheckpoint();
+  OverwriteFile(clean, stale);
+  uint64_t rolled_back_to = 0;
+  RecoverAndOpen(&rolled_back_to);
+  EXPECT_GT(rolled_back_to, 0u);
+  EXPECT_EQ(store_->AppliedIndex(), 1u);
 }
 
 TEST_F(LmdbCheckpointTest, DamagedCheckpointIsAnError) {
@@ -197,7 +221,7 @@ TEST_F(LmdbCheckpointTest, DamagedCheckpointIsAnError) {
   data[40] ^= 1;
   OverwriteFile(path, data);
   uint64_t rolled_back_to = 0;
-  Status s = LmdbCheckpoint::Recover(Db(), "another-boot", &rolled_back_to);
+  Status s = LmdbCheckpoint::Recover(Db(), &rolled_back_to);
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_FALSE(MvccStore::Open(Db(), StoreOptions{}, &store_).ok());
 }
