@@ -115,6 +115,7 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   // LMDB's map is address space; leave room above the quota for the alarm.
   store_options.map_size =
       std::max<size_t>(size_t{64} << 30, static_cast<size_t>(options.quota_backend_bytes) * 2);
+  store_options.sync_fault = options.store_sync_fault;
   // Migration from etcd: an etcd data dir or snapshot becomes the store. The
   // store's applied index is then etcd's, and the log starts after it.
   EtcdDataDir::Result imported;
@@ -992,12 +993,17 @@ void EtcdServer::CheckpointLoop() {
     l.unlock();
     uint64_t durable = 0;
     Status s = store_->Sync(&durable);
-    if (s.ok()) {
-      // Keep the last applied entry so the log never ends before the store.
-      log()->ReleaseBefore(durable);
-    } else {
-      fprintf(stderr, "capstan: store checkpoint failed: %s\n", s.ToString().c_str());
+    if (!s.ok()) {
+      // As for a failed WAL write: after a failed fsync the store's pages may
+      // be lost although a retry would succeed, and the log holds the only
+      // other copy. Stop here, keeping the log; a restart replays it onto the
+      // last good checkpoint.
+      fprintf(stderr, "capstan: fatal: store checkpoint failed: %s; stopping, the log is kept\n",
+              s.ToString().c_str());
+      std::abort();
     }
+    // Keep the last applied entry so the log never ends before the store.
+    log()->ReleaseBefore(durable);
     l.lock();
   }
 }

@@ -81,6 +81,8 @@ struct EtcdServerOptions {
   // An etcd snapshot to import into a new data dir (see storage/etcd_data_dir.h;
   // an etcd data dir in data_dir is imported without it).
   std::string initial_snapshot;
+  // Tests only: StoreOptions::sync_fault of the member's store.
+  std::function<Status()> store_sync_fault;
 };
 
 class EtcdServer {

@@ -478,6 +478,7 @@ Status MvccStore::CommitWrite(LmdbTxn* txn) {
 
 Status MvccStore::Sync(uint64_t* durable_index) {
   std::lock_guard cl(checkpoint_mu_);
+  if (!checkpoint_error_.ok()) return checkpoint_error_;
   MDB_stat stat;
   int rc = mdb_env_stat(env_, &stat);
   if (rc != 0) return LmdbStatus(rc, "stat");
@@ -496,14 +497,24 @@ Status MvccStore::Sync(uint64_t* durable_index) {
     const uint64_t txnid = mdb_txn_id(pin.get());
     uint64_t applied = 0;
     if (!(s = ReadU64(pin, meta_dbi_, kAppliedIndexKey, &applied)).ok()) return s;
-    if ((rc = mdb_env_sync(env_, 1)) != 0) return LmdbStatus(rc, "sync");
+    if (options_.sync_fault) s = options_.sync_fault();
+    if (s.ok() && (rc = mdb_env_sync(env_, 1)) != 0) s = LmdbStatus(rc, "sync");
+    if (!s.ok()) {
+      checkpoint_error_ = Status::IOError("store checkpoint: fsync of " + dir_ +
+                                          "/data.mdb failed: " + s.ToString());
+      return checkpoint_error_;
+    }
     LmdbCheckpoint checkpoint;
     if (!wl.owns_lock()) wl.lock();  // a commit must not write the slot while it is read
     s = LmdbCheckpoint::Capture(fd, stat.ms_psize, txnid, &checkpoint);
     wl.unlock();
     if (s.IsNotFound() && attempt == 0) continue;
     if (!s.ok()) return s;
-    if (!(s = checkpoint.Save(dir_)).ok()) return s;
+    if (!(s = checkpoint.Save(dir_)).ok()) {
+      // Its fsyncs may have failed the same way.
+      checkpoint_error_ = Status::IOError("store checkpoint: saving it failed: " + s.ToString());
+      return checkpoint_error_;
+    }
     // Only now may LMDB reuse the previous checkpoint's pages.
     checkpoint_pin_ = std::move(pin);
     checkpoint_txnid_ = txnid;

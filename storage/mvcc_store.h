@@ -46,6 +46,10 @@ inline constexpr const char* kErrFutureRev = "mvcc: required revision is a futur
 struct StoreOptions {
   size_t map_size = size_t{64} << 30;  // address space only; the file grows as used
   size_t compaction_batch = 1000;      // revisions deleted per LMDB transaction
+  // Test seam for fault injection, until an Env exists: when set, called
+  // before each checkpoint's fsync of the data file, and a non-OK result is
+  // that fsync's failure.
+  std::function<Status()> sync_fault;
 };
 
 struct RangeOptions {
@@ -111,6 +115,11 @@ class MvccStore {
   // A checkpoint: everything committed so far becomes durable, and the store
   // reopens at least here after any crash. *durable_index (optional) gets the
   // applied log index it covers. Safe on any thread, beside writers.
+  // A failed checkpoint fails every later one too: after a failed fsync the
+  // kernel may have dropped the dirty pages (marking them clean), so a later
+  // fsync could succeed without them on disk ("fsyncgate"); the log, which
+  // holds the only other copy, must then never be released. Callers treat
+  // a failure as fatal.
   Status Sync(uint64_t* durable_index = nullptr);
 
   // Reads a side table (committed state).
@@ -177,6 +186,7 @@ class MvccStore {
   std::mutex checkpoint_mu_;  // one checkpoint at a time; guards checkpoint_pin_
   // Pins the last checkpoint's pages: LMDB reuses none of them while it lives.
   LmdbTxn checkpoint_pin_;
+  Status checkpoint_error_;    // guarded by checkpoint_mu_: sticky, see Sync
   uint64_t checkpoint_txnid_ = 0;  // guarded by checkpoint_mu_: the last one saved
   MDB_dbi key_dbi_ = 0;  // revision -> mvccpb.KeyValue
   MDB_dbi meta_dbi_ = 0, lease_dbi_ = 0, alarm_dbi_ = 0, member_dbi_ = 0;

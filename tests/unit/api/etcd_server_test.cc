@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <set>
 #include <thread>
@@ -144,6 +148,77 @@ TEST_F(EtcdServerTest, OversizedProposalIsRefused) {
   etcdserverpb::PutResponse resp;
   Status s = ProposeSync(server_.get(), PutRequest("big", std::string(2 << 20, 'x')), &resp);
   EXPECT_EQ(s.message(), "request is too large");
+}
+
+std::vector<std::string> WalSegments(const std::string& dir) {
+  std::vector<std::string> v;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".wal") v.push_back(e.path().string());
+  }
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// In a death test's child: a member that checkpoints after every write,
+// whose store fsync fails once after `writes` puts (then "succeeds" again,
+// as after fsyncgate). Writes the WAL segments present at the failure to
+// `record`, then keeps writing.
+void RunUntilStoreFsyncFails(const std::string& data_dir, const std::string& record) {
+  auto fail = std::make_shared<std::atomic<bool>>(false);
+  EtcdServerOptions o;
+  o.data_dir = data_dir;
+  o.peer_urls = {"http://127.0.0.1:2380"};
+  o.wal_segment_bytes = 4096;
+  o.snapshot_count = 1;  // a checkpoint (and a WAL release) after every applied batch
+  o.store_sync_fault = [fail] {
+    return fail->exchange(false) ? Status::IOError("fsync: Input/output error (injected)")
+                                 : Status::OK();
+  };
+  std::unique_ptr<EtcdServer> server;
+  if (!EtcdServer::Start(o, &server).ok()) return;
+  etcdserverpb::PutResponse resp;
+  auto put = [&](int i) {
+    return ProposeSync(server.get(), PutRequest("k" + std::to_string(i), std::string(500, 'v')),
+                       &resp);
+  };
+  for (int i = 0; i < 30; i++) put(i);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // releases settle
+  {
+    std::ofstream out(record);
+    for (const auto& seg : WalSegments(data_dir + "/member/wal")) out << seg << "\n";
+  }
+  fail->store(true);
+  for (int i = 30; i < 60; i++) put(i);
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+}
+
+TEST(EtcdServerDeathTest, FailedStoreFsyncStopsTheMemberAndKeepsTheLog) {
+  // "fast" (fork, the child runs just the statement): the child must use
+  // this test's directory. No server runs in this process at the fork.
+  GTEST_FLAG_SET(death_test_style, "fast");
+  TempDir dir;
+  const std::string record = dir.Sub("segments-at-failure");
+  EXPECT_DEATH(RunUntilStoreFsyncFails(dir.Sub("data"), record),
+               "fatal: store checkpoint failed: .*injected.*the log is kept");
+  // Nothing was released after the failure.
+  std::ifstream in(record);
+  std::string seg;
+  int n = 0;
+  while (std::getline(in, seg)) {
+    EXPECT_TRUE(std::filesystem::exists(seg)) << seg << " was released";
+    n++;
+  }
+  EXPECT_GT(n, 0);
+  // A restart replays the log onto the last good checkpoint: nothing lost.
+  EtcdServerOptions o;
+  o.data_dir = dir.Sub("data");
+  o.peer_urls = {"http://127.0.0.1:2380"};
+  o.wal_segment_bytes = 4096;
+  std::unique_ptr<EtcdServer> server;
+  ASSERT_TRUE(EtcdServer::Start(o, &server).ok());
+  RangeResult rr;
+  ASSERT_TRUE(server->store()->Range({"k", "l"}, {}, &rr).ok());
+  EXPECT_GE(rr.count, 30);
 }
 
 }  // namespace

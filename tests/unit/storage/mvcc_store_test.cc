@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <random>
 
 #include "storage/temp_dir.h"
@@ -339,6 +340,45 @@ TEST_F(MvccStoreTest, ReplaceWithACopyOfAnotherStore) {
   Reopen();
   EXPECT_EQ(same(store_.get()), before);
   EXPECT_EQ(store_->CompactRevision(), 30);
+}
+
+TEST_F(MvccStoreTest, FailedCheckpointFsyncIsNeverRetried) {
+  // fsyncgate: after a failed fsync the kernel may mark the dirty pages
+  // clean, so the next fsync succeeds without them on disk. A checkpoint
+  // that then claimed durability would let the log be released.
+  auto fail = std::make_shared<std::atomic<int>>(0);
+  StoreOptions o;
+  o.sync_fault = [fail] {
+    return fail->fetch_sub(1) > 0 ? Status::IOError("fsync: Input/output error (injected)")
+                                  : Status::OK();
+  };
+  store_.reset();
+  ASSERT_TRUE(MvccStore::Open(dir_.Sub("db"), o, &store_).ok());
+  Put("a", "1");
+  uint64_t durable = 0;
+  ASSERT_TRUE(store_->Sync(&durable).ok());
+  EXPECT_EQ(durable, 1u);
+
+  Put("b", "2");
+  fail->store(1);  // this fsync fails, the next ones "succeed"
+  durable = 0;
+  Status s = store_->Sync(&durable);
+  EXPECT_TRUE(s.code() == Status::Code::kIOError) << s.ToString();
+  EXPECT_NE(s.message().find("injected"), std::string::npos) << s.message();
+  EXPECT_EQ(durable, 0u);
+  Put("c", "3");
+  s = store_->Sync(&durable);
+  EXPECT_TRUE(s.code() == Status::Code::kIOError)
+      << "a retried fsync must not count: " << s.ToString();
+  EXPECT_EQ(durable, 0u);
+
+  // Not a clean stop either: the next start goes back to the last good
+  // checkpoint, from which the kept log replays.
+  store_.reset();
+  ASSERT_TRUE(MvccStore::Open(dir_.Sub("db"), StoreOptions{}, &store_).ok());
+  EXPECT_EQ(store_->AppliedIndex(), 1u);
+  EXPECT_EQ(Get("a"), "1");
+  EXPECT_EQ(Get("b"), "<none>");
 }
 
 }  // namespace
