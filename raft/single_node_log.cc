@@ -22,6 +22,19 @@ Status SingleNodeLog::Start(uint64_t applied_index, ApplyFn apply) {
       return Status::Corruption("wal ends at index " + std::to_string(last_index_) +
                                 " but the store has applied " + std::to_string(applied_index));
     }
+    // The log must continue where the store stopped: a store older than the
+    // log's start (e.g. a data dir restored from an older backup, with the
+    // WAL kept elsewhere by --wal-dir) would silently skip the entries between.
+    const uint64_t first = contents.entries.empty() ? contents.snapshot_index + 1
+                                                    : contents.entries.front().index();
+    if (first > applied_index + 1) {
+      wal_.reset();
+      return Status::FailedPrecondition(
+          "the store has applied up to index " + std::to_string(applied_index) +
+          " but the log starts at index " + std::to_string(first) + " (entries " +
+          std::to_string(applied_index + 1) + " to " + std::to_string(first - 1) +
+          " are missing): the data dir is damaged or older than the WAL in " + options_.wal_dir);
+    }
     std::vector<raftpb::Entry> replay;
     for (auto& e : contents.entries) {
       if (e.index() > applied_index) replay.push_back(std::move(e));
