@@ -78,6 +78,42 @@ bool PeekSegmentHeader(std::string_view data, WalSegmentHeader* h) {
   return DecodeWalSegmentHeader(data.substr(kWalRecordHeaderSize, GetFixed32(data.data())), h);
 }
 
+// After damage at data[bad] in the last segment: whether a valid record in
+// (bad, limit) was written when everything before it had been synced
+// (kWalAfterSyncFlag). Then the damaged bytes were durable before that
+// record was written, and the damage is not a lost or torn unsynced write.
+// Follows every stretch of valid records after the damage, since the first
+// one found may be an unsynced write that survived while an earlier one
+// did not. *found is that record's offset.
+bool FindRecordWrittenAfterSync(std::string_view data, size_t bad, size_t limit, uint32_t prev,
+                                size_t* found) {
+  size_t pos = bad;
+  uint32_t seed = prev;
+  size_t at;
+  while (FindWalRecordAfter(data, pos, limit, seed, &at)) {
+    if ((static_cast<uint8_t>(data[at + 8]) & kWalAfterSyncFlag) != 0) {
+      *found = at;
+      return true;
+    }
+    // The records chained to it.
+    size_t off = at + kWalRecordHeaderSize + GetFixed32(data.data() + at);
+    uint32_t crc = GetFixed32(data.data() + at + 4);
+    WalRecord rec;
+    std::string why;
+    while (off < limit && ParseWalRecord(data, off, crc, &rec, &why) == WalParse::kOk) {
+      if (rec.after_sync) {
+        *found = off;
+        return true;
+      }
+      crc = rec.checksum;
+      off += rec.size;
+    }
+    pos = off;
+    seed = crc;
+  }
+  return false;
+}
+
 Status ListSegments(const std::string& dir, std::vector<std::string>* names) {
   std::vector<std::string> all;
   Status s = ListDir(dir, &all);
@@ -305,10 +341,21 @@ Status Wal::ReadAll(std::vector<Segment> segments, WalContents* contents) {
       if (r == WalParse::kEnd) why = "zeroed record header before further data";
       if (!last) return corrupt(off, why + ", in a segment that is not the last");
       size_t found;
-      if (FindWalRecordAfter(data, off, nz_end, crc, &found)) {
-        return corrupt(off,
-                       why + ", followed by a valid record at offset " + std::to_string(found));
+      if (h.version < 2) {
+        // Written before records said whether they followed a sync: any
+        // valid record after the damage makes it damage.
+        if (FindWalRecordAfter(data, off, nz_end, crc, &found)) {
+          return corrupt(off,
+                         why + ", followed by a valid record at offset " + std::to_string(found));
+        }
+      } else if (FindRecordWrittenAfterSync(data, off, nz_end, crc, &found)) {
+        return corrupt(off, why + ", followed by a valid record at offset " +
+                                std::to_string(found) +
+                                " written after this data had been synced");
       }
+      // Writes that never completed their fdatasync (a torn last write, or
+      // unsynced records of which some reached the disk and some did not):
+      // nothing acknowledged as durable is lost by cutting them off.
       tail_end = nz_end;
       break;
     }
@@ -331,21 +378,21 @@ Status Wal::ReadAll(std::vector<Segment> segments, WalContents* contents) {
   if (s.ok()) s = FileSize(file_.get(), path, &file_size_);
   if (!s.ok()) return s;
   offset_ = tail;
-  bool repaired = false;
   if (tail_end > tail) {
     // Zero the torn bytes so that a later, shorter write cannot leave them
     // looking like data after its end.
     contents->discarded_bytes = tail_end - tail;
     s = ZeroRange(file_.get(), path, tail, tail_end);
-    repaired = true;
   }
   if (s.ok() && file_size_ < options_.segment_size) {
     // Cut short (e.g. by a copy tool): preallocate again, so writes overwrite.
     s = Preallocate(file_.get(), path, file_size_, options_.segment_size, options_.zero_fill);
     file_size_ = options_.segment_size;
-    repaired = true;
   }
-  if (s.ok() && repaired) s = SyncData(file_.get(), path);
+  // What was read may not be durable yet (a process that died before its
+  // fdatasync, the machine still up): make it so, since the next record is
+  // marked as written after a sync (kWalAfterSyncFlag).
+  if (s.ok()) s = SyncData(file_.get(), path);
   return s;
 }
 
@@ -381,7 +428,7 @@ Status Wal::Save(const raftpb::HardState* hard_state, std::span<const raftpb::En
     const size_t n = static_cast<size_t>(e.GetCachedSize());
     s = Reserve(kWalRecordHeaderSize + n);
     if (!s.ok()) return s;
-    crc_ = AppendWalRecord(&buf_, WalRecordType::kEntry, crc_, n,
+    crc_ = AppendWalRecord(&buf_, NextRecordType(WalRecordType::kEntry), crc_, n,
                            [&](uint8_t* p) { e.SerializeWithCachedSizesToArray(p); });
     last_index_ = e.index();
     last_entry_seq_ = segments_.back().seq;
@@ -398,7 +445,7 @@ Status Wal::Save(const raftpb::HardState* hard_state, std::span<const raftpb::En
 }
 
 void Wal::AppendHardState(const raftpb::HardState& hs, size_t size) {
-  crc_ = AppendWalRecord(&buf_, WalRecordType::kHardState, crc_, size,
+  crc_ = AppendWalRecord(&buf_, NextRecordType(WalRecordType::kHardState), crc_, size,
                          [&](uint8_t* p) { hs.SerializeWithCachedSizesToArray(p); });
   hard_state_ = hs;
   has_hard_state_ = true;
@@ -414,7 +461,7 @@ Status Wal::SaveSnapshotMarker(uint64_t index, uint64_t term, const raftpb::Conf
   const std::string payload = EncodeWalSnapshotMarker(index, term, cs);
   Status s = Reserve(kWalRecordHeaderSize + payload.size());
   if (!s.ok()) return s;
-  crc_ = AppendWalRecord(&buf_, WalRecordType::kSnapshot, crc_, payload);
+  crc_ = AppendWalRecord(&buf_, NextRecordType(WalRecordType::kSnapshot), crc_, payload);
   snapshot_index_ = index;
   snapshot_term_ = term;
   snapshot_conf_state_ = std::move(cs);
@@ -424,6 +471,10 @@ Status Wal::SaveSnapshotMarker(uint64_t index, uint64_t term, const raftpb::Conf
   // without the marker the log would then start after a gap.
   if (s.ok()) s = SyncCurrent();
   return s;
+}
+
+WalRecordType Wal::NextRecordType(WalRecordType type) const {
+  return !unsynced_ && buf_.empty() ? WithAfterSyncFlag(type) : type;
 }
 
 Status Wal::Sync() {

@@ -10,12 +10,18 @@
 // wal_record.h.
 //
 // Recovery. A crash can leave the last write torn: a partial record, or a
-// record whose checksum fails, with nothing valid after it at the end of the
-// last segment. Open cuts such a tail off (reporting how many bytes in
-// WalContents::discarded_bytes) and appends continue after the last good
-// record. A bad record anywhere else (followed by valid records, or in a
-// segment that is not the last) is damage to data that was once durable, so
-// Open fails with Status::Corruption naming the file and offset.
+// record whose checksum fails, at the end of the last segment. Writes that
+// were not synced (Save with sync=false, e.g. a commit-only HardState) may
+// also reach the disk in part: a later one without an earlier one, or pages
+// of zeros in between. Open cuts such a tail off at the first bad record
+// (reporting how many bytes in WalContents::discarded_bytes) and appends
+// continue after the last good record. Damage is told from such a tail by
+// what follows it: each record says whether it was written when everything
+// before it was synced (see wal_record.h), so a bad record followed by a
+// valid record so written, or in a segment that is not the last, is damage to
+// data that was once durable, and Open fails with Status::Corruption naming
+// the file and offset. (Segments of format version 1, whose records do not
+// say, are held to the stricter rule: any valid record after a bad one.)
 //
 // Not thread-safe: one thread uses a Wal at a time (see WalWriter for group
 // commit from many threads). One process at a time may open a directory
@@ -31,6 +37,7 @@
 #include <vector>
 
 #include "raft/wal_io.h"
+#include "raft/wal_record.h"
 #include "raftpb.pb.h"
 #include "storage/status.h"
 
@@ -137,6 +144,9 @@ class Wal {
   // big enough for `min_free` bytes after its first records.
   Status Roll(size_t min_free);
   void AppendHardState(const raftpb::HardState& hs, size_t size);
+  // `type` for the record appended next, with kWalAfterSyncFlag if
+  // everything before it is synced.
+  WalRecordType NextRecordType(WalRecordType type) const;
   Status SyncCurrent();
 
   const std::string dir_;

@@ -14,11 +14,14 @@ using namespace walio;  // the WAL's own helpers
 namespace {
 
 constexpr uint32_t kSegmentMagic = 0x4c415743;  // "CWAL"
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;     // 2: kWalAfterSyncFlag
+constexpr uint32_t kOldestFormatVersion = 1;
 constexpr size_t kSegmentHeaderSize = 4 + 4 + 8 + 8 + 4;
 constexpr size_t kSnapshotMarkerSize = 16;
 
+// Whether `t` (the type byte, flag included) names a record type.
 bool KnownType(uint8_t t) {
+  t &= static_cast<uint8_t>(~kWalAfterSyncFlag);
   return t >= static_cast<uint8_t>(WalRecordType::kSegmentHeader) &&
          t <= static_cast<uint8_t>(WalRecordType::kSnapshot);
 }
@@ -103,7 +106,8 @@ WalParse ParseWalRecord(std::string_view data, size_t offset, uint32_t seed, Wal
     *why = "checksum mismatch";
     return WalParse::kBad;
   }
-  rec->type = static_cast<WalRecordType>(type);
+  rec->type = static_cast<WalRecordType>(type & ~kWalAfterSyncFlag);
+  rec->after_sync = (type & kWalAfterSyncFlag) != 0;
   rec->payload = std::string_view(p + kWalRecordHeaderSize, len);
   rec->checksum = crc;
   rec->size = kWalRecordHeaderSize + len;
@@ -164,7 +168,12 @@ std::string EncodeWalSegmentHeader(const WalSegmentHeader& h) {
 bool DecodeWalSegmentHeader(std::string_view payload, WalSegmentHeader* h) {
   if (payload.size() != kSegmentHeaderSize) return false;
   const char* p = payload.data();
-  if (GetFixed32(p) != kSegmentMagic || GetFixed32(p + 4) != kFormatVersion) return false;
+  const uint32_t version = GetFixed32(p + 4);
+  if (GetFixed32(p) != kSegmentMagic || version < kOldestFormatVersion ||
+      version > kFormatVersion) {
+    return false;
+  }
+  h->version = version;
   h->seq = GetFixed64(p + 8);
   h->first_index = GetFixed64(p + 16);
   h->prev_checksum = GetFixed32(p + 24);

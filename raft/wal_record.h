@@ -16,6 +16,13 @@
 // Type 0 is never used, so an all-zero record header can only be the
 // preallocated space after the last record: that is how readers tell unused
 // space from data.
+//
+// The type byte's high bit (kWalAfterSyncFlag, format version 2) says that
+// the record was written when everything before it in the segment had been
+// fdatasync'd. Recovery needs it to tell a lost unsynced tail from damage:
+// bytes before a record so flagged were durable before it was written, so
+// damage there is damage to durable data, while damage followed only by
+// unflagged records may be writes that never reached the disk.
 #pragma once
 
 #include <cstddef>
@@ -34,6 +41,12 @@ enum class WalRecordType : uint8_t {
 };
 
 inline constexpr size_t kWalRecordHeaderSize = 9;
+inline constexpr uint8_t kWalAfterSyncFlag = 0x80;
+
+// `type` with kWalAfterSyncFlag set, for AppendWalRecord.
+constexpr WalRecordType WithAfterSyncFlag(WalRecordType type) {
+  return static_cast<WalRecordType>(static_cast<uint8_t>(type) | kWalAfterSyncFlag);
+}
 
 // Checksum of one record's type byte and payload (contiguous in the record,
 // starting at `type_and_payload`), chained to `seed`.
@@ -48,7 +61,8 @@ uint32_t AppendWalRecord(std::string* dst, WalRecordType type, uint32_t seed,
                          std::string_view payload);
 
 struct WalRecord {
-  WalRecordType type;
+  WalRecordType type;  // without the flag
+  bool after_sync;     // kWalAfterSyncFlag was set
   std::string_view payload;
   uint32_t checksum;
   size_t size;  // header + payload
@@ -80,10 +94,13 @@ struct WalSegmentHeader {
   uint64_t seq = 0;
   uint64_t first_index = 0;  // first log index the segment was started for
   uint32_t prev_checksum = 0;
+  // Format version: 1 before kWalAfterSyncFlag existed, 2 since. Decode
+  // sets it; Encode always writes the current one.
+  uint32_t version = 0;
 };
 
 std::string EncodeWalSegmentHeader(const WalSegmentHeader& h);
-// False unless the payload has the WAL's magic and version.
+// False unless the payload has the WAL's magic and a version this code reads.
 bool DecodeWalSegmentHeader(std::string_view payload, WalSegmentHeader* h);
 
 // A snapshot marker: index and term, then the membership as of the snapshot

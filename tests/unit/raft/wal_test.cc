@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <iterator>
 #include <mutex>
@@ -605,6 +606,204 @@ TEST(WalTest, DamageInEarlierSegmentIsCorruption) {
   fs::remove(segs[1]);
   s = Reopen(dir.path(), &c);
   EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+}
+
+// A log whose last write was synced (entries 1..10 and a HardState with
+// commit 10), followed by `n` unsynced writes, as Raft's commit-only
+// HardState saves are. Records where each unsynced write starts.
+struct UnsyncedTail {
+  std::string path;
+  std::string bytes;
+  size_t synced_end = 0;
+  std::vector<size_t> starts;  // starts[k]: unsynced write k; starts[n] = end of data
+};
+
+// `then` (optional) writes more before the log is closed.
+UnsyncedTail WriteUnsyncedTail(const std::string& dir, int n, bool big_entries = false,
+                               const std::function<void(Wal*)>& then = nullptr) {
+  UnsyncedTail t;
+  std::unique_ptr<Wal> wal;
+  EXPECT_TRUE(Wal::Create(dir, "m", SmallOptions(1 << 16), &wal).ok());
+  raftpb::HardState hs = MakeHardState(1, 1, 10);
+  EXPECT_TRUE(wal->Save(&hs, MakeEntries(1, 10), true).ok());
+  t.path = Segments(dir).back();
+  t.synced_end = NonZeroEnd(ReadBytes(t.path));
+  for (int k = 0; k < n; k++) {
+    t.starts.push_back(NonZeroEnd(ReadBytes(t.path)));
+    if (big_entries) {
+      raftpb::Entry e = MakeEntry(11 + k, 1, std::string(1500, 'x') + "!");
+      EXPECT_TRUE(wal->Save(nullptr, std::span(&e, 1), false).ok());
+    } else {
+      hs = MakeHardState(1, 1, 11 + k);
+      EXPECT_TRUE(wal->Save(&hs, {}, false).ok());
+    }
+  }
+  t.starts.push_back(NonZeroEnd(ReadBytes(t.path)));
+  if (then) then(wal.get());
+  wal.reset();
+  t.bytes = ReadBytes(t.path);
+  return t;
+}
+
+void Fill(std::string* bytes, size_t from, size_t to, char c) {
+  std::fill(bytes->begin() + static_cast<ptrdiff_t>(from),
+            bytes->begin() + static_cast<ptrdiff_t>(to), c);
+}
+
+// Opens the damaged log, expects it cut at `cut` with the HardState of
+// commit `commit`, and checks it takes appends and reopens cleanly.
+void ExpectTailCutAt(const std::string& dir, const std::string& bytes, size_t cut,
+                     uint64_t commit) {
+  WalContents c;
+  std::unique_ptr<Wal> wal;
+  Status s = Reopen(dir, &c, &wal, SmallOptions(1 << 16));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ExpectEntries(c.entries, 1, 10);
+  EXPECT_EQ(c.hard_state.commit(), commit);
+  EXPECT_EQ(c.discarded_bytes, NonZeroEnd(bytes) - cut);
+  raftpb::HardState hs = MakeHardState(2, 1, 10);
+  ASSERT_TRUE(wal->Save(&hs, MakeEntries(11, 11, 2), true).ok());
+  wal.reset();
+  ASSERT_TRUE(Reopen(dir, &c, nullptr, SmallOptions(1 << 16)).ok());
+  ASSERT_EQ(c.entries.size(), 11u);
+  EXPECT_EQ(c.hard_state.term(), 2u);
+  EXPECT_EQ(c.discarded_bytes, 0u);
+}
+
+TEST(WalTest, LostUnsyncedRecordsAreATailNotCorruption) {
+  // Power loss kept some unsynced writes and not others: an earlier one
+  // reads as zeros while later ones survived. Nothing synced is lost.
+  for (int lost : {0, 2, 4}) {
+    SCOPED_TRACE("lost write " + std::to_string(lost));
+    TempDir dir;
+    UnsyncedTail t = WriteUnsyncedTail(dir.path(), 6);
+    std::string bytes = t.bytes;
+    Fill(&bytes, t.starts[lost], t.starts[lost + 1], 0);
+    WriteBytes(t.path, bytes);
+    ExpectTailCutAt(dir.path(), bytes, t.starts[lost], 10 + lost);
+  }
+}
+
+TEST(WalTest, TornUnsyncedRecordFollowedBySurvivorsIsATail) {
+  for (int torn : {0, 3}) {
+    SCOPED_TRACE("torn write " + std::to_string(torn));
+    TempDir dir;
+    UnsyncedTail t = WriteUnsyncedTail(dir.path(), 6);
+    std::string bytes = t.bytes;
+    // The second half of the record is garbage.
+    Fill(&bytes, (t.starts[torn] + t.starts[torn + 1]) / 2, t.starts[torn + 1],
+         static_cast<char>(0xa5));
+    WriteBytes(t.path, bytes);
+    ExpectTailCutAt(dir.path(), bytes, t.starts[torn], 10 + torn);
+  }
+}
+
+TEST(WalTest, ZeroedPagesInTheUnsyncedTailAreATail) {
+  // Unsynced entries over several pages; the first whole page after the
+  // synced data never reached the disk, the pages after it did.
+  TempDir dir;
+  UnsyncedTail t = WriteUnsyncedTail(dir.path(), 12, /*big_entries=*/true);
+  const size_t page = (t.synced_end + 4095) / 4096 * 4096;
+  ASSERT_LT(page + 4096, t.starts.back());
+  std::string bytes = t.bytes;
+  Fill(&bytes, page, page + 4096, 0);
+  WriteBytes(t.path, bytes);
+  // Entries that end before the page survive; the one it starts in is cut.
+  size_t k = 0;
+  while (t.starts[k + 1] <= page) k++;
+  WalContents c;
+  std::unique_ptr<Wal> wal;
+  Status s = Reopen(dir.path(), &c, &wal, SmallOptions(1 << 16));
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(c.entries.size(), 10 + k);
+  EXPECT_EQ(c.entries.back().index(), 10 + k);
+  EXPECT_EQ(c.discarded_bytes, NonZeroEnd(bytes) - t.starts[k]);
+  raftpb::Entry e = MakeEntry(11 + k, 2);
+  ASSERT_TRUE(wal->Save(nullptr, std::span(&e, 1), true).ok());
+  wal.reset();
+  ASSERT_TRUE(Reopen(dir.path(), &c, nullptr, SmallOptions(1 << 16)).ok());
+  EXPECT_EQ(c.entries.size(), 11 + k);
+  EXPECT_EQ(c.discarded_bytes, 0u);
+}
+
+TEST(WalTest, DamageBeforeACompletedSyncIsCorruption) {
+  // Unsynced writes, then a synced one, then another write: that last write
+  // began after the sync returned, so everything before the sync was on
+  // disk, and damage there is real.
+  TempDir dir;
+  size_t before_last = 0;
+  UnsyncedTail t = WriteUnsyncedTail(dir.path(), 3, false, [&](Wal* wal) {
+    raftpb::HardState hs = MakeHardState(1, 1, 13);
+    ASSERT_TRUE(wal->Save(&hs, MakeEntries(11, 11), true).ok());
+    before_last = NonZeroEnd(ReadBytes(Segments(dir.path()).back()));
+    hs = MakeHardState(1, 1, 14);
+    ASSERT_TRUE(wal->Save(&hs, {}, false).ok());
+  });
+  const std::string clean = t.bytes;
+  WalContents c;
+
+  std::string bytes = clean;
+  Fill(&bytes, t.starts[1], t.starts[2], 0);
+  WriteBytes(t.path, bytes);
+  Status s = Reopen(dir.path(), &c, nullptr, SmallOptions(1 << 16));
+  ASSERT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.message().find("offset " + std::to_string(t.starts[1])), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("after this data had been synced"), std::string::npos)
+      << s.message();
+
+  // Without the write after it, the synced write may not have completed
+  // (power lost during its fdatasync): a tail.
+  bytes.resize(before_last);
+  bytes.resize(clean.size(), '\0');
+  WriteBytes(t.path, bytes);
+  ASSERT_TRUE(Reopen(dir.path(), &c, nullptr, SmallOptions(1 << 16)).ok());
+  ExpectEntries(c.entries, 1, 10);
+  EXPECT_EQ(c.hard_state.commit(), 11u);
+
+  // Damage to a synced record itself, with later writes: corruption.
+  bytes = clean;
+  bytes[t.synced_end - 3] ^= 0x10;
+  WriteBytes(t.path, bytes);
+  EXPECT_TRUE(Reopen(dir.path(), &c, nullptr, SmallOptions(1 << 16)).IsCorruption());
+}
+
+// Rewrites a segment as format version 1 wrote it: that version in its
+// header, no kWalAfterSyncFlag, every checksum chained again.
+std::string AsFormatVersion1(const std::string& bytes) {
+  std::string out = bytes;
+  uint32_t seed = 0;
+  bool first = true;
+  for (size_t off : RecordStarts(bytes)) {
+    char* p = out.data() + off;
+    const uint32_t len = walio::GetFixed32(p);
+    p[8] = static_cast<char>(static_cast<uint8_t>(p[8]) & ~kWalAfterSyncFlag);
+    if (first) {
+      WalSegmentHeader h;
+      EXPECT_TRUE(DecodeWalSegmentHeader(std::string_view(p + 9, len), &h));
+      seed = h.prev_checksum;
+      walio::PutFixed32(p + 9 + 4, 1);  // the version field
+      first = false;
+    }
+    seed = WalChecksum(seed, p + 8, 1 + size_t{len});
+    walio::PutFixed32(p + 4, seed);
+  }
+  return out;
+}
+
+TEST(WalTest, FormatVersion1SegmentsKeepTheStrictRule) {
+  // Their records do not say whether they followed a sync, so any valid
+  // record after damage still makes it damage.
+  TempDir dir;
+  UnsyncedTail t = WriteUnsyncedTail(dir.path(), 6);
+  std::string bytes = AsFormatVersion1(t.bytes);
+  WriteBytes(t.path, bytes);
+  WalContents c;
+  ASSERT_TRUE(Reopen(dir.path(), &c, nullptr, SmallOptions(1 << 16)).ok());  // readable
+  EXPECT_EQ(c.hard_state.commit(), 16u);
+  Fill(&bytes, t.starts[0], t.starts[1], 0);
+  WriteBytes(t.path, bytes);
+  EXPECT_TRUE(Reopen(dir.path(), &c, nullptr, SmallOptions(1 << 16)).IsCorruption());
 }
 
 TEST(WalTest, FilesArePrivateWhateverTheUmask) {
