@@ -87,10 +87,9 @@ Status PrepareDirs(const EtcdServerOptions& options) {
               f.c_str());
     }
     if (!s.ok()) {
-      return Status::FailedPrecondition("refusing to start: " + dir +
-                                        " holds files other users can access, and " +
-                                        s.ToString() + "; make it private (chmod -R go= " + dir +
-                                        ") or run as its owner");
+      return Status::FailedPrecondition(
+          "refusing to start: " + dir + " holds files other users can access, and " + s.ToString() +
+          "; make it private (chmod -R go= " + dir + ") or run as its owner");
     }
   }
   return Status::OK();
@@ -120,7 +119,7 @@ Status EtcdServer::Start(const EtcdServerOptions& options, std::unique_ptr<EtcdS
   // store's applied index is then etcd's, and the log starts after it.
   EtcdDataDir::Result imported;
   s = EtcdDataDir::PrepareStore(options.data_dir, options.initial_snapshot, store_options,
-                                       &imported);
+                                &imported);
   if (!s.ok()) return s;
   if (imported.imported) {
     const EtcdImportInfo& i = imported.info;

@@ -25,8 +25,8 @@ Status SingleNodeLog::Start(uint64_t applied_index, ApplyFn apply) {
     // The log must continue where the store stopped: a store older than the
     // log's start (e.g. a data dir restored from an older backup, with the
     // WAL kept elsewhere by --wal-dir) would silently skip the entries between.
-    const uint64_t first = contents.entries.empty() ? contents.snapshot_index + 1
-                                                    : contents.entries.front().index();
+    const uint64_t first =
+        contents.entries.empty() ? contents.snapshot_index + 1 : contents.entries.front().index();
     if (first > applied_index + 1) {
       wal_.reset();
       return Status::FailedPrecondition(

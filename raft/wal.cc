@@ -350,8 +350,7 @@ Status Wal::ReadAll(std::vector<Segment> segments, WalContents* contents) {
         }
       } else if (FindRecordWrittenAfterSync(data, off, nz_end, crc, &found)) {
         return corrupt(off, why + ", followed by a valid record at offset " +
-                                std::to_string(found) +
-                                " written after this data had been synced");
+                                std::to_string(found) + " written after this data had been synced");
       }
       // Writes that never completed their fdatasync (a torn last write, or
       // unsynced records of which some reached the disk and some did not):

@@ -14,7 +14,7 @@ using namespace walio;  // the WAL's own helpers
 namespace {
 
 constexpr uint32_t kSegmentMagic = 0x4c415743;  // "CWAL"
-constexpr uint32_t kFormatVersion = 2;     // 2: kWalAfterSyncFlag
+constexpr uint32_t kFormatVersion = 2;          // 2: kWalAfterSyncFlag
 constexpr uint32_t kOldestFormatVersion = 1;
 constexpr size_t kSegmentHeaderSize = 4 + 4 + 8 + 8 + 4;
 constexpr size_t kSnapshotMarkerSize = 16;

@@ -186,7 +186,7 @@ class MvccStore {
   std::mutex checkpoint_mu_;  // one checkpoint at a time; guards checkpoint_pin_
   // Pins the last checkpoint's pages: LMDB reuses none of them while it lives.
   LmdbTxn checkpoint_pin_;
-  Status checkpoint_error_;    // guarded by checkpoint_mu_: sticky, see Sync
+  Status checkpoint_error_;        // guarded by checkpoint_mu_: sticky, see Sync
   uint64_t checkpoint_txnid_ = 0;  // guarded by checkpoint_mu_: the last one saved
   MDB_dbi key_dbi_ = 0;  // revision -> mvccpb.KeyValue
   MDB_dbi meta_dbi_ = 0, lease_dbi_ = 0, alarm_dbi_ = 0, member_dbi_ = 0;

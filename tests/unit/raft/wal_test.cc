@@ -749,8 +749,7 @@ TEST(WalTest, DamageBeforeACompletedSyncIsCorruption) {
   ASSERT_TRUE(s.IsCorruption()) << s.ToString();
   EXPECT_NE(s.message().find("offset " + std::to_string(t.starts[1])), std::string::npos)
       << s.message();
-  EXPECT_NE(s.message().find("after this data had been synced"), std::string::npos)
-      << s.message();
+  EXPECT_NE(s.message().find("after this data had been synced"), std::string::npos) << s.message();
 
   // Without the write after it, the synced write may not have completed
   // (power lost during its fdatasync): a tail.
