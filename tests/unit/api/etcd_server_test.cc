@@ -215,10 +215,18 @@ void RunUntilStoreFsyncFails(const std::string& data_dir, const std::string& rec
                        &resp);
   };
   for (int i = 0; i < 30; i++) put(i);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // releases settle
+  // Let the checkpoints and releases those writes asked for finish: the
+  // segment list stays the same for a while.
+  std::vector<std::string> segs = WalSegments(data_dir + "/member/wal");
+  for (int stable = 0, polls = 0; stable < 5 && polls < 100; polls++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::vector<std::string> now = WalSegments(data_dir + "/member/wal");
+    stable = now == segs ? stable + 1 : 0;
+    segs = std::move(now);
+  }
   {
     std::ofstream out(record);
-    for (const auto& seg : WalSegments(data_dir + "/member/wal")) out << seg << "\n";
+    for (const auto& seg : segs) out << seg << "\n";
   }
   fail->store(true);
   for (int i = 30; i < 60; i++) put(i);
