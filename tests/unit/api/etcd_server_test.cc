@@ -150,6 +150,15 @@ TEST_F(EtcdServerTest, OversizedProposalIsRefused) {
   EXPECT_EQ(s.message(), "request is too large");
 }
 
+std::vector<std::string> WalSegments(const std::string& dir) {
+  std::vector<std::string> v;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".wal") v.push_back(e.path().string());
+  }
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
 TEST(EtcdServerGapTest, DataDirOlderThanItsWalIsRefused) {
   // A data dir restored from an older backup while --wal-dir (elsewhere)
   // kept going: the WAL no longer holds what the old store lacks.
@@ -174,7 +183,16 @@ TEST(EtcdServerGapTest, DataDirOlderThanItsWalIsRefused) {
         ProposeSync(server.get(), PutRequest("k" + std::to_string(i), std::string(500, 'v')), &resp)
             .ok());
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // releases settle
+  // Until the WAL's oldest segment starts well after the backup's store
+  // (names are <seq>-<first index>.wal, in hex).
+  for (int polls = 0; polls < 100; polls++) {
+    const auto segs = WalSegments(o.wal_dir);
+    if (!segs.empty() && std::stoull(std::filesystem::path(segs.front()).stem().string().substr(17),
+                                     nullptr, 16) > 10) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   server.reset();
   std::filesystem::remove_all(o.data_dir);
   std::filesystem::rename(dir.Sub("backup"), o.data_dir);
@@ -183,17 +201,8 @@ TEST(EtcdServerGapTest, DataDirOlderThanItsWalIsRefused) {
   EXPECT_NE(s.message().find("but the log starts at index"), std::string::npos) << s.message();
 }
 
-std::vector<std::string> WalSegments(const std::string& dir) {
-  std::vector<std::string> v;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    if (e.path().extension() == ".wal") v.push_back(e.path().string());
-  }
-  std::sort(v.begin(), v.end());
-  return v;
-}
-
 // In a death test's child: a member that checkpoints after every write,
-// whose store fsync fails once after `writes` puts (then "succeeds" again,
+// whose store fsync fails once after 30 puts (then "succeeds" again,
 // as after fsyncgate). Writes the WAL segments present at the failure to
 // `record`, then keeps writing.
 void RunUntilStoreFsyncFails(const std::string& data_dir, const std::string& record) {
