@@ -616,6 +616,7 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   std::vector<Completion> completions;
   completions.reserve(entries.size());
   internalpb::InternalRequest parsed;
+  uint64_t noop_term = 0;
   for (const raftpb::Entry& e : entries) {
     if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
       raftpb::ConfChange cc;
@@ -634,7 +635,13 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
       }
       continue;
     }
-    if (e.type() != raftpb::ENTRY_NORMAL || e.data().empty()) continue;
+    if (e.type() == raftpb::ENTRY_NORMAL && e.data().empty()) {
+      // A new leader's first entry: everything of earlier terms is applied
+      // once it is (the lessor may be promoted, see FollowLeadership).
+      noop_term = e.term();
+      continue;
+    }
+    if (e.type() != raftpb::ENTRY_NORMAL) continue;
     uint64_t id = 0;
     Pending p{nullptr, nullptr, nullptr, {}};
     if (PeekRequestId(e.data(), &id)) {
@@ -654,7 +661,8 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
       }
       req = &parsed;
     }
-    ApplyResult result = applier_->Apply(*req, batch.get(), p.response);
+    ApplyResult result =
+        applier_->Apply(*req, batch.get(), p.response, Applier::LogPosition{e.index(), e.term()});
     if (result.status.IsCorruption()) {
       fprintf(stderr, "capstan: fatal: apply of entry %llu failed: %s\n",
               static_cast<unsigned long long>(e.index()), result.status.ToString().c_str());
@@ -668,6 +676,7 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     fprintf(stderr, "capstan: fatal: store commit failed: %s\n", s.ToString().c_str());
     std::abort();
   }
+  if (noop_term != 0) noop_applied_term_.store(noop_term);
   // watch hub (issue 3): before replying, so a client that saw its write
   // applied and then watches from "now" does not get it again.
   watch_hub_->Notify(batch->events(), store_->CurrentRevision());
@@ -837,18 +846,78 @@ void EtcdServer::ExpirePending() {
   for (Done& d : expired) d(Status::Unavailable(errors::kTimeout));
 }
 
-bool EtcdServer::RenewHere(int64_t id, int64_t* ttl) {
-  if (clustered_ && log()->GetStatus().leader_id != member_id_) return false;
-  // An unknown or expired lease is answered with TTL 0, not an error.
-  if (!store_->lessor()->Renew(id, ttl).ok()) {
-    *ttl = 0;
-    return true;
+void EtcdServer::KeepAlive(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done) {
+  resp->set_id(id);
+  if (!clustered_) {
+    int64_t ttl = 0;
+    // An unknown or expired lease is answered with TTL 0, not an error.
+    if (!store_->lessor()->Renew(id, &ttl).ok()) ttl = 0;
+    resp->set_ttl(ttl);
+    done(Status::OK());
+    return;
   }
-  if (clustered_) {
-    std::lock_guard l(renewals_mu_);
-    renewals_.insert(id);
+  const uint64_t term = lease_primary_term_.load();
+  if (term == 0) {
+    ProposeRenewal(id, resp, std::move(done));
+    return;
   }
-  return true;
+  // A leader may have been deposed without knowing it yet: it answers only
+  // once a quorum confirmed it still leads, so a deposed leader's answers
+  // stop. The renewal is made after the confirmation.
+  log()->ConfirmLeadership(
+      [this, id, resp, term, done = std::move(done)](Status s, uint64_t) mutable {
+        auto answer = [this, s, id, resp, term, done = std::move(done)]() mutable {
+          if (!s.ok() || lease_primary_term_.load() != term) {
+            ProposeRenewal(id, resp, std::move(done));
+            return;
+          }
+          int64_t ttl = 0;
+          if (store_->lessor()->Renew(id, &ttl).ok()) {
+            std::lock_guard l(renewals_mu_);
+            renewals_.insert(id);
+          } else {
+            ttl = 0;
+          }
+          resp->set_ttl(ttl);
+          done(Status::OK());
+        };
+        // Called on the Raft thread: answer from the pool.
+        if (read_pool_ && !reads_stopped_.load(std::memory_order_acquire)) {
+          boost::asio::post(read_pool_->pool, std::move(answer));
+        } else {
+          answer();
+        }
+      });
+}
+
+void EtcdServer::ProposeRenewal(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done) {
+  auto ireq = std::make_shared<internalpb::InternalRequest>();
+  ireq->mutable_lease_renew()->set_id(id);
+  Propose(std::move(ireq), resp, std::move(done));
+}
+
+void EtcdServer::FollowLeadership(const raft::LogStatus& ls) {
+  Lessor* lessor = store_->lessor();
+  const bool leads = ls.leader_id == member_id_;
+  const uint64_t promoted = lease_primary_term_.load();
+  if (promoted != 0 && (!leads || ls.term != promoted)) {
+    // Deposed (or re-elected in a later term, which promotes again): nothing
+    // expires here any more, and renewals not yet proposed are dropped (the
+    // next leader's promotion covers what they promised).
+    lease_primary_term_.store(0);
+    lessor->Demote();
+    std::lock_guard rl(renewals_mu_);
+    renewals_.clear();
+  }
+  // As etcd, once this leader applied its first entry, i.e. every renewal and
+  // revocation of earlier terms: every lease gets its TTL again plus an
+  // election timeout, so no keep-alive another member answered expires early.
+  if (leads && ls.term != 0 && lease_primary_term_.load() == 0 &&
+      noop_applied_term_.load() == ls.term) {
+    lessor->Promote(std::chrono::milliseconds(options_.election_ms),
+                    std::max<int64_t>(1, options_.lease_revoke_rate));
+    lease_primary_term_.store(ls.term);
+  }
 }
 
 void EtcdServer::LeaseLoop() {
@@ -866,6 +935,9 @@ void EtcdServer::LeaseLoop() {
   auto propose_quietly = [this](std::shared_ptr<internalpb::InternalRequest> req) {
     Propose(std::move(req), nullptr, [](Status) {});
   };
+  // A single member is its own leader from the start: it counts down from the
+  // persisted remaining TTLs (a cluster's leader promotes, see FollowLeadership).
+  if (!clustered_) store_->lessor()->ResumeAsPrimary();
   std::unique_lock l(lease_mu_);
   while (!lease_stopping_) {
     lease_cv_.wait_for(l, kTick);
@@ -887,9 +959,11 @@ void EtcdServer::LeaseLoop() {
         publishing_.store(false);
       });
     }
-    // Only the leader decides expiry and checkpoints: deadlines are the same
-    // everywhere (renewals replicate), the decision must be made once.
-    if (ls.leader_id != member_id_) {
+    // Only the primary decides expiry and checkpoints: a single member, or a
+    // cluster's leader once promoted (its deadlines are the only ones that count).
+    if (clustered_) FollowLeadership(ls);
+    const uint64_t primary_term = clustered_ ? lease_primary_term_.load() : ls.term;
+    if (ls.leader_id != member_id_ || (clustered_ && primary_term == 0)) {
       l.lock();
       continue;
     }
@@ -912,12 +986,16 @@ void EtcdServer::LeaseLoop() {
     const double per_tick_rate = rate * std::chrono::duration<double>(kTick).count();
     credit = std::min(credit + per_tick_rate, std::max(per_tick_rate, 1.0));
     const auto per_tick = static_cast<size_t>(credit);
+    // Read before the deadlines: a renewal applied later has a higher index.
+    const uint64_t decided_at = store_->AppliedIndex();
     std::vector<int64_t> expired =
         per_tick > 0 ? lessor->Expired(per_tick, kRetryExpiry) : std::vector<int64_t>{};
     credit -= static_cast<double>(expired.size());
     if (!expired.empty()) {
       auto req = std::make_shared<internalpb::InternalRequest>();
       for (int64_t id : expired) req->mutable_lease_expiry()->add_ids(id);
+      req->mutable_lease_expiry()->set_term(primary_term);
+      req->mutable_lease_expiry()->set_decided_at(decided_at);
       propose_quietly(std::move(req));
     }
     auto now = std::chrono::steady_clock::now();

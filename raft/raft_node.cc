@@ -213,6 +213,18 @@ void RaftNode::ReadIndex(ReadIndexFn done) {
   done(Status::Unavailable("server stopped"), 0);
 }
 
+void RaftNode::ConfirmLeadership(ReadIndexFn done) {
+  {
+    std::lock_guard l(mu_);
+    if (!stopping_) {
+      leader_checks_.push_back(std::move(done));
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(Status::Unavailable("server stopped"), 0);
+}
+
 Status RaftNode::ProposeConfChange(const raftpb::ConfChange& cc) {
   if (leader_.load() == 0) return Status::Unavailable("no leader");
   {
@@ -374,6 +386,7 @@ void RaftNode::Run() {
   std::vector<std::string> proposals;
   std::vector<raftpb::ConfChange> conf_changes;
   std::vector<ReadIndexFn> reads;
+  std::vector<ReadIndexFn> leader_checks;
   std::vector<std::pair<uint64_t, bool>> reports;
   while (true) {
     uint64_t transfer = 0;
@@ -382,14 +395,15 @@ void RaftNode::Run() {
       std::unique_lock l(mu_);
       cv_.wait_until(l, next_tick, [&] {
         return stopping_ || !inbox_.empty() || !proposals_.empty() || !conf_changes_.empty() ||
-               !read_requests_.empty() || transfer_to_ != 0 || !snapshot_reports_.empty() ||
-               release_pending_;
+               !read_requests_.empty() || !leader_checks_.empty() || transfer_to_ != 0 ||
+               !snapshot_reports_.empty() || release_pending_;
       });
       if (stopping_) break;
       inbox.swap(inbox_);
       proposals.swap(proposals_);
       conf_changes.swap(conf_changes_);
       reads.swap(read_requests_);
+      leader_checks.swap(leader_checks_);
       transfer = std::exchange(transfer_to_, 0);
       reports.swap(snapshot_reports_);
       release_to = release_to_;
@@ -412,6 +426,17 @@ void RaftNode::Run() {
     proposals.clear();
     for (const auto& cc : conf_changes) node_->ProposeConfChange(cc);
     conf_changes.clear();
+    if (!leader_checks.empty()) {
+      // A leader's own round (not forwarded): it completes only once a
+      // quorum acknowledged this leader in this term. They share the round
+      // with the reads.
+      if (node_->raft().role() == Role::kLeader) {
+        for (auto& done : leader_checks) reads.push_back(std::move(done));
+      } else {
+        for (auto& done : leader_checks) done(Status::Unavailable("not leader"), 0);
+      }
+      leader_checks.clear();
+    }
     if (!reads.empty()) {
       std::string ctx = ReadContext(++next_read_);
       if (node_->ReadIndex(ctx).ok()) {
@@ -429,6 +454,12 @@ void RaftNode::Run() {
     for (auto& done : r.done) done(Status::Unavailable("server stopped"), 0);
   }
   reads_.clear();
+  std::vector<ReadIndexFn> left;
+  {
+    std::lock_guard l(mu_);
+    left.swap(leader_checks_);
+  }
+  for (auto& done : left) done(Status::Unavailable("server stopped"), 0);
 }
 
 void RaftNode::HandleReady() {

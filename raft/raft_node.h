@@ -75,7 +75,9 @@ struct RaftNodeOptions {
   std::function<Status(const std::string& path, uint64_t index,
                        std::vector<raftpb::MemberContext>* members)>
       restore_snapshot;
+
 };
+
 
 class RaftNode : public ConsensusLog {
  public:
@@ -86,6 +88,7 @@ class RaftNode : public ConsensusLog {
   void Stop() override;
   Status Propose(std::string data) override;
   void ReadIndex(ReadIndexFn done) override;
+  void ConfirmLeadership(ReadIndexFn done) override;
   Status ProposeConfChange(const raftpb::ConfChange& cc) override;
   Status TransferLeadership(uint64_t to) override;
   void ReleaseBefore(uint64_t index) override;
@@ -129,6 +132,7 @@ class RaftNode : public ConsensusLog {
   std::vector<std::string> proposals_;
   std::vector<raftpb::ConfChange> conf_changes_;
   std::vector<ReadIndexFn> read_requests_;
+  std::vector<ReadIndexFn> leader_checks_;                   // ConfirmLeadership
   std::vector<std::pair<uint64_t, bool>> snapshot_reports_;  // (peer, success)
   std::map<uint64_t, std::string> snapshot_files_;           // received, by index
   uint64_t release_to_ = 0;  // the state machine is durable up to here
