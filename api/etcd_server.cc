@@ -453,6 +453,13 @@ raft::RaftNodeOptions EtcdServer::RaftOptions(uint64_t start_index, bool bootstr
                                std::vector<raftpb::MemberContext>* members) {
     return RestoreSnapshotFile(path, index, members);
   };
+  ro.on_dropped = [this](std::string_view head, const Status& why) {
+    // Fail its client at once with etcd's error for the cause.
+    uint64_t id = 0;
+    if (!PeekRequestId(std::string(head), &id)) return;
+    const bool no_leader = why.message().find("no leader") != std::string::npos;
+    Complete(id, Status::Unavailable(no_leader ? errors::kNoLeader : errors::kLeaderChanged));
+  };
   return ro;
 }
 
@@ -826,24 +833,37 @@ void EtcdServer::CheckpointAllLeases() {
   done->get_future().wait_for(std::chrono::seconds(2));
 }
 
-void EtcdServer::ExpirePending() {
+void EtcdServer::ExpirePending(const raft::LogStatus& ls) {
   // etcd's request timeout: 5 s plus two election timeouts.
-  const auto timeout =
-      std::chrono::seconds(5) + 2 * std::chrono::milliseconds(options_.election_ms);
+  const auto election = std::chrono::milliseconds(options_.election_ms);
+  const auto timeout = std::chrono::seconds(5) + 2 * election;
   const auto now = std::chrono::steady_clock::now();
-  std::vector<Done> expired;
+  if (ls.term != pending_term_) {
+    pending_term_ = ls.term;
+    term_changed_at_ = now;
+  }
+  // A proposal made before the current term began and still not applied an
+  // election timeout after the new leader's first entry was: it was lost with
+  // the old leader (or forwarded into the void).
+  const bool settled = clustered_ && ls.leader_id != 0 && noop_applied_term_.load() == ls.term &&
+                       now - term_changed_at_ > election;
+  std::vector<std::pair<Done, Status>> expired;
   {
     std::lock_guard l(pending_mu_);
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (now - it->second.since > timeout) {
-        expired.push_back(std::move(it->second.done));
-        it = pending_.erase(it);
+        expired.emplace_back(std::move(it->second.done), Status::Unavailable(errors::kTimeout));
+      } else if (settled && it->second.since < term_changed_at_) {
+        expired.emplace_back(std::move(it->second.done),
+                             Status::Unavailable(errors::kLeaderChanged));
       } else {
         ++it;
+        continue;
       }
+      it = pending_.erase(it);
     }
   }
-  for (Done& d : expired) d(Status::Unavailable(errors::kTimeout));
+  for (auto& [d, s] : expired) d(s);
 }
 
 void EtcdServer::KeepAlive(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done) {
@@ -943,9 +963,9 @@ void EtcdServer::LeaseLoop() {
     lease_cv_.wait_for(l, kTick);
     if (lease_stopping_) break;
     l.unlock();
-    ExpirePending();
-    CheckLeaderWaits(false);
     const raft::LogStatus ls = log()->GetStatus();
+    ExpirePending(ls);
+    CheckLeaderWaits(false);
     // Publish this member's name and client URLs through the log once per
     // start, as etcd does, so every member lists them.
     if (!published_.load() && ls.leader_id != 0 && !publishing_.exchange(true)) {

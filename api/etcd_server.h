@@ -194,8 +194,13 @@ class EtcdServer {
   void FollowLeadership(const raft::LogStatus& ls);
   // A keep-alive through the log (see KeepAlive).
   void ProposeRenewal(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done);
-  // Fails proposals that were not applied in time (lost with a leader).
-  void ExpirePending();
+  // Fails proposals that were not applied in time: lost with a leader (once
+  // a new leader committed its first entry and had an election timeout to
+  // commit what was forwarded to it: etcd's "leader changed"), or after
+  // etcd's request timeout.
+  void ExpirePending(const raft::LogStatus& ls);
+  uint64_t pending_term_ = 0;                                // lease thread only
+  std::chrono::steady_clock::time_point term_changed_at_{};  // lease thread only
   void CheckpointAllLeases();
   // Completes the waiting RPC of entry `id` with `status`.
   void Complete(uint64_t id, Status status);

@@ -422,7 +422,11 @@ void RaftNode::Run() {
     }
     for (const auto& m : inbox) node_->Step(m);  // stale or unknown senders are ignored
     inbox.clear();
-    for (auto& p : proposals) node_->Propose(std::move(p));  // dropped ones time out upstream
+    for (auto& p : proposals) {
+      std::string head = options_.on_dropped ? p.substr(0, kDroppedHeadBytes) : std::string();
+      Status s = node_->Propose(std::move(p));
+      if (!s.ok() && options_.on_dropped) options_.on_dropped(head, s);
+    }
     proposals.clear();
     for (const auto& cc : conf_changes) node_->ProposeConfChange(cc);
     conf_changes.clear();

@@ -26,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -76,8 +77,14 @@ struct RaftNodeOptions {
                        std::vector<raftpb::MemberContext>* members)>
       restore_snapshot;
 
+  // Called on the Raft thread for a proposal the core dropped (no leader,
+  // a leadership transfer in progress, ...), with the entry's first bytes
+  // (at most kDroppedHeadBytes) and why, so that its client fails at once
+  // instead of waiting for a timeout.
+  std::function<void(std::string_view head, const Status& why)> on_dropped;
 };
 
+inline constexpr size_t kDroppedHeadBytes = 16;
 
 class RaftNode : public ConsensusLog {
  public:
