@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -586,6 +587,15 @@ Status EtcdServer::RestoreSnapshotFile(const std::string& path, uint64_t index,
                                        std::vector<raftpb::MemberContext>* members) {
   std::promise<Status> done;
   auto task = [&] {
+    // Tests: makes an install that copies the store this much slower
+    // (failpoint; a large store takes as long to copy).
+    static const long delay_ms = [] {
+      const char* v = std::getenv("CAPSTAN_FAILPOINT_SNAPSHOT_INSTALL_DELAY_MS");
+      return v != nullptr ? std::atol(v) : 0L;
+    }();
+    if (delay_ms > 0 && store_->AppliedIndex() < index) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    }
     Status s = store_->ReplaceWith(path, {std::string(kMemberIdKey)});
     if (s.ok() && store_->AppliedIndex() < index) {
       s = Status::Corruption("the snapshot's store covers index " +

@@ -124,6 +124,10 @@ Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
     pthread_setname_np(pthread_self(), "cap-raft");
     Run();
   });
+  installer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "cap-snap-install");
+    InstallLoop();
+  });
   return Status::OK();
 }
 
@@ -159,6 +163,8 @@ void RaftNode::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  installer_cv_.notify_all();
+  if (installer_.joinable()) installer_.join();
   if (thread_.joinable()) thread_.join();
   sender_.reset();
   if (transport_) transport_->Stop();
@@ -173,15 +179,60 @@ void RaftNode::OnMessage(raftpb::Message m) {
   std::lock_guard l(mu_);
   if (m.type() == raftpb::MSG_SNAP) {
     // Without the state machine that travelled ahead of it, a snapshot is
-    // useless: drop it, and the leader sends another.
+    // useless: drop it, and the leader sends another. One being installed
+    // already covers any other up to its index.
+    const uint64_t index = m.snapshot().metadata().index();
+    if (index <= installing_) return;
     std::string path;
     if (!receiver_.TakeFile(m, &path)) return;
-    auto& slot = snapshot_files_[m.snapshot().metadata().index()];
+    auto& slot = snapshot_files_[index];
     if (!slot.empty()) walio::RemoveFile(slot);
     slot = std::move(path);
+    // The state machine is installed off the Raft thread first (see
+    // InstallLoop); the core sees the snapshot once that is done.
+    installing_ = index;
+    to_install_.push_back(std::move(m));
+    installer_cv_.notify_one();
+    return;
   }
   inbox_.push_back(std::move(m));
   cv_.notify_one();
+}
+
+void RaftNode::InstallLoop() {
+  // Installing the leader's copy of the state machine takes as long as
+  // copying it; on the Raft thread that would stop heartbeats and votes.
+  // So the copy is made here, before the core even sees the MSG_SNAP. That
+  // is safe whether or not the core then accepts the snapshot: the copy
+  // holds only committed state (the leader's applied entries), and the
+  // state machine skips committed entries it already holds. The crash order
+  // is unchanged: the store is replaced and durable before the WAL marks
+  // that the log starts at the snapshot (InstallSnapshot, on the Raft
+  // thread, which then finds the store already there and only records it).
+  std::unique_lock l(mu_);
+  while (true) {
+    installer_cv_.wait(l, [&] { return stopping_ || !to_install_.empty(); });
+    if (stopping_) return;
+    raftpb::Message m = std::move(to_install_.front());
+    to_install_.pop_front();
+    const uint64_t index = m.snapshot().metadata().index();
+    auto it = snapshot_files_.find(index);
+    const std::string path = it == snapshot_files_.end() ? std::string() : it->second;
+    l.unlock();
+    if (!path.empty()) {
+      std::vector<raftpb::MemberContext> members;
+      Status s = options_.restore_snapshot(path, index, &members);
+      if (!s.ok()) {
+        // InstallSnapshot tries again, and stops the member if it fails.
+        fprintf(stderr, "capstan: installing the leader's snapshot at index %llu: %s\n",
+                static_cast<unsigned long long>(index), s.ToString().c_str());
+      }
+    }
+    l.lock();
+    if (to_install_.empty()) installing_ = 0;  // a resend of it is taken again
+    inbox_.push_back(std::move(m));
+    cv_.notify_one();
+  }
 }
 
 void RaftNode::AddPeer(const raftpb::MemberContext& m) {
@@ -305,6 +356,8 @@ void RaftNode::InstallSnapshot(const raftpb::Snapshot& snapshot) {
           static_cast<unsigned long long>(md.index()));
   // The state machine first: once the WAL says the log starts at the
   // snapshot, a restart relies on the store holding everything before it.
+  // InstallLoop normally installed it already: this finds the store there
+  // (no copy) and returns the membership it holds.
   std::vector<raftpb::MemberContext> members;
   Status s = options_.restore_snapshot(path, md.index(), &members);
   if (!s.ok()) fatal(s.ToString());

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -119,6 +120,9 @@ class RaftNode : public ConsensusLog {
   void PublishLearnerProgress();
   // Installs a snapshot the core accepted from the leader.
   void InstallSnapshot(const raftpb::Snapshot& snapshot);
+  // The snapshot installer's thread: installs the state machine of each
+  // MSG_SNAP received, then hands the message to the Raft thread.
+  void InstallLoop();
   raftpb::ConfState ConfStateAt(uint64_t index) const;
   void AddPeer(const raftpb::MemberContext& m);
   void OnMessage(raftpb::Message m);
@@ -142,6 +146,10 @@ class RaftNode : public ConsensusLog {
   std::vector<ReadIndexFn> leader_checks_;                   // ConfirmLeadership
   std::vector<std::pair<uint64_t, bool>> snapshot_reports_;  // (peer, success)
   std::map<uint64_t, std::string> snapshot_files_;           // received, by index
+  std::deque<raftpb::Message> to_install_;                   // MSG_SNAPs for InstallLoop
+  uint64_t installing_ = 0;  // the highest snapshot index InstallLoop has to install (0: none)
+  std::condition_variable installer_cv_;
+  std::thread installer_;
   uint64_t release_to_ = 0;  // the state machine is durable up to here
   bool release_pending_ = false;
   uint64_t transfer_to_ = 0;
