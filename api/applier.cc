@@ -202,7 +202,7 @@ bool AlarmSet::Deactivate(WriteBatch* batch, uint64_t member, etcdserverpb::Alar
 // ------------------------------------------------------------------- Applier
 
 ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b,
-                           google::protobuf::Message* response) {
+                           google::protobuf::Message* response, LogPosition at) {
   using R = internalpb::InternalRequest;
   ApplyResult result;
   b->BeginTxn();
@@ -238,7 +238,7 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b
       break;
     case R::kLeaseRenew:
       result.status = Run<etcdserverpb::LeaseKeepAliveResponse>(
-          response, [&](auto* resp) { return LeaseRenew(req.lease_renew(), resp); });
+          response, [&](auto* resp) { return LeaseRenew(b, req.lease_renew(), resp, at); });
       break;
     case R::kMemberAttributes:
       members_->ApplyAttributes(b, req.member_attributes());
@@ -247,12 +247,15 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b
       result.status = LeaseCheckpoint(b, req.lease_checkpoint());
       break;
     case R::kLeaseExpiry:
-      result.status = LeaseExpiry(b, req.lease_expiry());
+      result.status = LeaseExpiry(b, req.lease_expiry(), at);
       break;
     case R::kLeaseRenewals:
+      // The leader answered these itself (RenewHere); they only reset the
+      // other members' deadlines. Not recorded (no batch): the leader decided
+      // expiry knowing them.
       for (int64_t id : req.lease_renewals().ids()) {
         int64_t ttl = 0;
-        store_->lessor()->Renew(id, &ttl);  // gone meanwhile: nothing to renew
+        store_->lessor()->ApplyRenewal(nullptr, id, at.index, &ttl);  // gone: nothing to renew
       }
       break;
     default:
@@ -473,11 +476,14 @@ Status Applier::LeaseRevoke(WriteBatch* b, const etcdserverpb::LeaseRevokeReques
   return Status::OK();
 }
 
-Status Applier::LeaseRenew(const etcdserverpb::LeaseKeepAliveRequest& r,
-                           etcdserverpb::LeaseKeepAliveResponse* resp) {
+Status Applier::LeaseRenew(WriteBatch* b, const etcdserverpb::LeaseKeepAliveRequest& r,
+                           etcdserverpb::LeaseKeepAliveResponse* resp, LogPosition at) {
   int64_t ttl = 0;
-  // An unknown or expired lease is answered with TTL 0, not an error.
-  if (!store_->lessor()->Renew(r.id(), &ttl).ok()) ttl = 0;
+  // A renewal in the log applies whatever this member's clock says (only the
+  // leader's deadlines count, and an expiry it decided before this entry
+  // skips the lease: see LeaseExpiry). An unknown lease is answered with TTL
+  // 0, not an error.
+  if (!store_->lessor()->ApplyRenewal(b, r.id(), at.index, &ttl).ok()) ttl = 0;
   resp->set_id(r.id());
   resp->set_ttl(ttl);
   return Status::OK();
@@ -491,11 +497,22 @@ Status Applier::LeaseCheckpoint(WriteBatch* b, const etcdserverpb::LeaseCheckpoi
   return Status::OK();
 }
 
-Status Applier::LeaseExpiry(WriteBatch* b, const internalpb::LeaseExpiry& r) {
+Status Applier::LeaseExpiry(WriteBatch* b, const internalpb::LeaseExpiry& r, LogPosition at) {
+  // Only the leader that decided it may append an expiry: one that lands in
+  // another term was proposed by a deposed leader and forwarded to the next,
+  // whose deadlines were all that counted then. (An entry the deciding
+  // leader appended itself and the next leader kept is applied before that
+  // leader promotes its lessor, so no promise of the new leader predates it.
+  // Entries written before the term was recorded carry 0.)
+  if (r.term() != 0 && at.term != 0 && r.term() != at.term) return Status::OK();
   // Each lease is its own transaction: its keys go in one revision, as a
   // revoke would delete them.
   for (int64_t id : r.ids()) {
     if (!LeaseExists(id)) continue;  // revoked meanwhile
+    // Renewed through the log after the leader decided (a keep-alive that a
+    // follower answered from its log entry): alive. Every member holds the
+    // same RenewedAt, so they all decide alike.
+    if (r.decided_at() != 0 && store_->lessor()->RenewedAt(id) > r.decided_at()) continue;
     b->EndTxn();
     b->BeginTxn();
     Status s = store_->lessor()->Revoke(b, id);

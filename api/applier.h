@@ -53,9 +53,20 @@ class Applier {
   Applier(MvccStore* store, AlarmSet* alarms, MemberTable* members)
       : store_(store), alarms_(alarms), members_(members) {}
 
+  // Where an entry sits in the log (0, 0 outside a log, e.g. in tests):
+  // lease renewals record their index, expiry checks its term.
+  struct LogPosition {
+    uint64_t index = 0;
+    uint64_t term = 0;
+  };
+
   // `response` must be the response type of the request (or null).
   ApplyResult Apply(const internalpb::InternalRequest& req, WriteBatch* batch,
-                    google::protobuf::Message* response);
+                    google::protobuf::Message* response, LogPosition at);
+  ApplyResult Apply(const internalpb::InternalRequest& req, WriteBatch* batch,
+                    google::protobuf::Message* response) {
+    return Apply(req, batch, response, LogPosition());
+  }
 
  private:
   Status Put(WriteBatch* b, const etcdserverpb::PutRequest& r, etcdserverpb::PutResponse* resp);
@@ -71,9 +82,9 @@ class Applier {
   Status LeaseRevoke(WriteBatch* b, const etcdserverpb::LeaseRevokeRequest& r,
                      etcdserverpb::LeaseRevokeResponse* resp);
   Status LeaseCheckpoint(WriteBatch* b, const etcdserverpb::LeaseCheckpointRequest& r);
-  Status LeaseExpiry(WriteBatch* b, const internalpb::LeaseExpiry& r);
-  Status LeaseRenew(const etcdserverpb::LeaseKeepAliveRequest& r,
-                    etcdserverpb::LeaseKeepAliveResponse* resp);
+  Status LeaseExpiry(WriteBatch* b, const internalpb::LeaseExpiry& r, LogPosition at);
+  Status LeaseRenew(WriteBatch* b, const etcdserverpb::LeaseKeepAliveRequest& r,
+                    etcdserverpb::LeaseKeepAliveResponse* resp, LogPosition at);
   bool LeaseExists(int64_t id) const { return store_->lessor()->Exists(id); }
 
   // Txn helpers (as etcd: every compare, nested ones included, is decided on

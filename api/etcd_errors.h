@@ -40,6 +40,7 @@ inline constexpr const char* kNoLeader = "no leader";
 inline constexpr const char* kNotLeader = "not leader";
 inline constexpr const char* kStopped = "server stopped";
 inline constexpr const char* kTimeout = "request timed out";
+inline constexpr const char* kLeaderChanged = "leader changed";
 inline constexpr const char* kUnhealthy = "unhealthy cluster";
 inline constexpr const char* kNotEnoughStartedMembers =
     "re-configuration failed due to not enough started members";

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -483,6 +484,13 @@ raft::RaftNodeOptions EtcdServer::RaftOptions(uint64_t start_index, bool bootstr
                                std::vector<raftpb::MemberContext>* members) {
     return RestoreSnapshotFile(path, index, members);
   };
+  ro.on_dropped = [this](std::string_view head, const Status& why) {
+    // Fail its client at once with etcd's error for the cause.
+    uint64_t id = 0;
+    if (!PeekRequestId(std::string(head), &id)) return;
+    const bool no_leader = why.message().find("no leader") != std::string::npos;
+    Complete(id, Status::Unavailable(no_leader ? errors::kNoLeader : errors::kLeaderChanged));
+  };
   return ro;
 }
 
@@ -609,6 +617,15 @@ Status EtcdServer::RestoreSnapshotFile(const std::string& path, uint64_t index,
                                        std::vector<raftpb::MemberContext>* members) {
   std::promise<Status> done;
   auto task = [&] {
+    // Tests: makes an install that copies the store this much slower
+    // (failpoint; a large store takes as long to copy).
+    static const long delay_ms = [] {
+      const char* v = std::getenv("CAPSTAN_FAILPOINT_SNAPSHOT_INSTALL_DELAY_MS");
+      return v != nullptr ? std::atol(v) : 0L;
+    }();
+    if (delay_ms > 0 && store_->AppliedIndex() < index) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    }
     Status s = store_->ReplaceWith(path, {std::string(kMemberIdKey)});
     if (s.ok() && store_->AppliedIndex() < index) {
       s = Status::Corruption("the snapshot's store covers index " +
@@ -646,6 +663,7 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
   std::vector<Completion> completions;
   completions.reserve(entries.size());
   internalpb::InternalRequest parsed;
+  uint64_t noop_term = 0;
   for (const raftpb::Entry& e : entries) {
     if (e.type() == raftpb::ENTRY_CONF_CHANGE) {
       raftpb::ConfChange cc;
@@ -664,7 +682,13 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
       }
       continue;
     }
-    if (e.type() != raftpb::ENTRY_NORMAL || e.data().empty()) continue;
+    if (e.type() == raftpb::ENTRY_NORMAL && e.data().empty()) {
+      // A new leader's first entry: everything of earlier terms is applied
+      // once it is (the lessor may be promoted, see FollowLeadership).
+      noop_term = e.term();
+      continue;
+    }
+    if (e.type() != raftpb::ENTRY_NORMAL) continue;
     uint64_t id = 0;
     Pending p{nullptr, nullptr, nullptr, {}};
     if (PeekRequestId(e.data(), &id)) {
@@ -684,7 +708,8 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
       }
       req = &parsed;
     }
-    ApplyResult result = applier_->Apply(*req, batch.get(), p.response);
+    ApplyResult result =
+        applier_->Apply(*req, batch.get(), p.response, Applier::LogPosition{e.index(), e.term()});
     if (result.status.IsCorruption()) {
       fprintf(stderr, "capstan: fatal: apply of entry %llu failed: %s\n",
               static_cast<unsigned long long>(e.index()), result.status.ToString().c_str());
@@ -698,6 +723,7 @@ void EtcdServer::ApplyEntries(std::vector<raftpb::Entry>& entries) {
     fprintf(stderr, "capstan: fatal: store commit failed: %s\n", s.ToString().c_str());
     std::abort();
   }
+  if (noop_term != 0) noop_applied_term_.store(noop_term);
   // watch hub (issue 3): before replying, so a client that saw its write
   // applied and then watches from "now" does not get it again.
   watch_hub_->Notify(batch->events(), store_->CurrentRevision());
@@ -847,38 +873,111 @@ void EtcdServer::CheckpointAllLeases() {
   done->get_future().wait_for(std::chrono::seconds(2));
 }
 
-void EtcdServer::ExpirePending() {
+void EtcdServer::ExpirePending(const raft::LogStatus& ls) {
   // etcd's request timeout: 5 s plus two election timeouts.
-  const auto timeout =
-      std::chrono::seconds(5) + 2 * std::chrono::milliseconds(options_.election_ms);
+  const auto election = std::chrono::milliseconds(options_.election_ms);
+  const auto timeout = std::chrono::seconds(5) + 2 * election;
   const auto now = std::chrono::steady_clock::now();
-  std::vector<Done> expired;
+  if (ls.term != pending_term_) {
+    pending_term_ = ls.term;
+    term_changed_at_ = now;
+  }
+  // A proposal made before the current term began and still not applied an
+  // election timeout after the new leader's first entry was: it was lost with
+  // the old leader (or forwarded into the void).
+  const bool settled = clustered_ && ls.leader_id != 0 && noop_applied_term_.load() == ls.term &&
+                       now - term_changed_at_ > election;
+  std::vector<std::pair<Done, Status>> expired;
   {
     std::lock_guard l(pending_mu_);
     for (auto it = pending_.begin(); it != pending_.end();) {
       if (now - it->second.since > timeout) {
-        expired.push_back(std::move(it->second.done));
-        it = pending_.erase(it);
+        expired.emplace_back(std::move(it->second.done), Status::Unavailable(errors::kTimeout));
+      } else if (settled && it->second.since < term_changed_at_) {
+        expired.emplace_back(std::move(it->second.done),
+                             Status::Unavailable(errors::kLeaderChanged));
       } else {
         ++it;
+        continue;
       }
+      it = pending_.erase(it);
     }
   }
-  for (Done& d : expired) d(Status::Unavailable(errors::kTimeout));
+  for (auto& [d, s] : expired) d(s);
 }
 
-bool EtcdServer::RenewHere(int64_t id, int64_t* ttl) {
-  if (clustered_ && log()->GetStatus().leader_id != member_id_) return false;
-  // An unknown or expired lease is answered with TTL 0, not an error.
-  if (!store_->lessor()->Renew(id, ttl).ok()) {
-    *ttl = 0;
-    return true;
+void EtcdServer::KeepAlive(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done) {
+  resp->set_id(id);
+  if (!clustered_) {
+    int64_t ttl = 0;
+    // An unknown or expired lease is answered with TTL 0, not an error.
+    if (!store_->lessor()->Renew(id, &ttl).ok()) ttl = 0;
+    resp->set_ttl(ttl);
+    done(Status::OK());
+    return;
   }
-  if (clustered_) {
-    std::lock_guard l(renewals_mu_);
-    renewals_.insert(id);
+  const uint64_t term = lease_primary_term_.load();
+  if (term == 0) {
+    ProposeRenewal(id, resp, std::move(done));
+    return;
   }
-  return true;
+  // A leader may have been deposed without knowing it yet: it answers only
+  // once a quorum confirmed it still leads, so a deposed leader's answers
+  // stop. The renewal is made after the confirmation.
+  log()->ConfirmLeadership(
+      [this, id, resp, term, done = std::move(done)](Status s, uint64_t) mutable {
+        auto answer = [this, s, id, resp, term, done = std::move(done)]() mutable {
+          if (!s.ok() || lease_primary_term_.load() != term) {
+            ProposeRenewal(id, resp, std::move(done));
+            return;
+          }
+          int64_t ttl = 0;
+          if (store_->lessor()->Renew(id, &ttl).ok()) {
+            std::lock_guard l(renewals_mu_);
+            renewals_.insert(id);
+          } else {
+            ttl = 0;
+          }
+          resp->set_ttl(ttl);
+          done(Status::OK());
+        };
+        // Called on the Raft thread: answer from the pool.
+        if (read_pool_ && !reads_stopped_.load(std::memory_order_acquire)) {
+          boost::asio::post(read_pool_->pool, std::move(answer));
+        } else {
+          answer();
+        }
+      });
+}
+
+void EtcdServer::ProposeRenewal(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done) {
+  auto ireq = std::make_shared<internalpb::InternalRequest>();
+  ireq->mutable_lease_renew()->set_id(id);
+  Propose(std::move(ireq), resp, std::move(done));
+}
+
+void EtcdServer::FollowLeadership(const raft::LogStatus& ls) {
+  Lessor* lessor = store_->lessor();
+  const bool leads = ls.leader_id == member_id_;
+  const uint64_t promoted = lease_primary_term_.load();
+  if (promoted != 0 && (!leads || ls.term != promoted)) {
+    // Deposed (or re-elected in a later term, which promotes again): nothing
+    // expires here any more, and renewals not yet proposed are dropped (the
+    // next leader's promotion covers what they promised).
+    lease_primary_term_.store(0);
+    lessor->Demote();
+    std::lock_guard rl(renewals_mu_);
+    renewals_.clear();
+  }
+  // As etcd, once this leader applied its first entry, i.e. every renewal and
+  // revocation of earlier terms: every lease gets its TTL again plus an
+  // election timeout, so no keep-alive another member answered expires early.
+  if (leads && ls.term != 0 && lease_primary_term_.load() == 0 &&
+      noop_applied_term_.load() == ls.term) {
+    lessor->Promote(std::chrono::milliseconds(options_.election_ms),
+                    std::max<int64_t>(1, options_.lease_revoke_rate));
+    lease_primary_term_.store(ls.term);
+  }
 }
 
 void EtcdServer::LeaseLoop() {
@@ -896,14 +995,17 @@ void EtcdServer::LeaseLoop() {
   auto propose_quietly = [this](std::shared_ptr<internalpb::InternalRequest> req) {
     Propose(std::move(req), nullptr, [](Status) {});
   };
+  // A single member is its own leader from the start: it counts down from the
+  // persisted remaining TTLs (a cluster's leader promotes, see FollowLeadership).
+  if (!clustered_) store_->lessor()->ResumeAsPrimary();
   std::unique_lock l(lease_mu_);
   while (!lease_stopping_) {
     lease_cv_.wait_for(l, kTick);
     if (lease_stopping_) break;
     l.unlock();
-    ExpirePending();
-    CheckLeaderWaits(false);
     const raft::LogStatus ls = log()->GetStatus();
+    ExpirePending(ls);
+    CheckLeaderWaits(false);
     // Publish this member's name and client URLs through the log once per
     // start, as etcd does, so every member lists them.
     if (!published_.load() && ls.leader_id != 0 && !publishing_.exchange(true)) {
@@ -917,9 +1019,11 @@ void EtcdServer::LeaseLoop() {
         publishing_.store(false);
       });
     }
-    // Only the leader decides expiry and checkpoints: deadlines are the same
-    // everywhere (renewals replicate), the decision must be made once.
-    if (ls.leader_id != member_id_) {
+    // Only the primary decides expiry and checkpoints: a single member, or a
+    // cluster's leader once promoted (its deadlines are the only ones that count).
+    if (clustered_) FollowLeadership(ls);
+    const uint64_t primary_term = clustered_ ? lease_primary_term_.load() : ls.term;
+    if (ls.leader_id != member_id_ || (clustered_ && primary_term == 0)) {
       l.lock();
       continue;
     }
@@ -942,12 +1046,16 @@ void EtcdServer::LeaseLoop() {
     const double per_tick_rate = rate * std::chrono::duration<double>(kTick).count();
     credit = std::min(credit + per_tick_rate, std::max(per_tick_rate, 1.0));
     const auto per_tick = static_cast<size_t>(credit);
+    // Read before the deadlines: a renewal applied later has a higher index.
+    const uint64_t decided_at = store_->AppliedIndex();
     std::vector<int64_t> expired =
         per_tick > 0 ? lessor->Expired(per_tick, kRetryExpiry) : std::vector<int64_t>{};
     credit -= static_cast<double>(expired.size());
     if (!expired.empty()) {
       auto req = std::make_shared<internalpb::InternalRequest>();
       for (int64_t id : expired) req->mutable_lease_expiry()->add_ids(id);
+      req->mutable_lease_expiry()->set_term(primary_term);
+      req->mutable_lease_expiry()->set_decided_at(decided_at);
       propose_quietly(std::move(req));
     }
     auto now = std::chrono::steady_clock::now();

@@ -132,12 +132,15 @@ class EtcdServer {
   MemberTable* member_table() { return &members_; }
   // Whether this member runs Raft with peers (not the single-node log).
   bool clustered() const { return clustered_; }
-  // A keep-alive answered here, as etcd answers it: always on a single node,
-  // and on a cluster's leader, which renews at once (no round through the
-  // log) and replicates its renewals in one batch per lease tick. *ttl is 0
-  // for an unknown or expired lease. False on a follower, which must go
-  // through the log.
-  bool RenewHere(int64_t id, int64_t* ttl);
+  // Answers a keep-alive of lease `id` in *resp (TTL 0 for an unknown or
+  // expired lease), then calls `done` (on any thread). A single member renews
+  // at once. A cluster's leader whose lessor is promoted (see LeaseLoop)
+  // first confirms with a ReadIndex round that it still leads (as etcd; one
+  // round serves every keep-alive waiting then), renews, answers, and
+  // replicates its renewals in one batch per lease tick. Any other member,
+  // or a leader that could not confirm, sends the renewal through the log
+  // and answers once it is applied. `resp` must outlive `done`.
+  void KeepAlive(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done);
   // Proposes a membership change; `done` runs once it is applied.
   void ProposeConfChange(raftpb::ConfChange cc, Done done);
   // Maintenance.MoveLeader: hands leadership to `target` and calls `done`
@@ -185,11 +188,21 @@ class EtcdServer {
   Status SwitchToRaft();
   Status RestoreSnapshotFile(const std::string& path, uint64_t index,
                              std::vector<raftpb::MemberContext>* members);
-  // Proposes revocation of expired leases (rate-limited) and checkpoints of
-  // remaining TTLs, so that restarts do not reset leases.
+  // Promotes and demotes the lessor with this member's leadership; on the
+  // promoted leader, proposes revocation of expired leases (rate-limited),
+  // its answered renewals and checkpoints of remaining TTLs.
   void LeaseLoop();
-  // Fails proposals that were not applied in time (lost with a leader).
-  void ExpirePending();
+  // The promotion rule (see LeaseLoop), once per tick.
+  void FollowLeadership(const raft::LogStatus& ls);
+  // A keep-alive through the log (see KeepAlive).
+  void ProposeRenewal(int64_t id, etcdserverpb::LeaseKeepAliveResponse* resp, Done done);
+  // Fails proposals that were not applied in time: lost with a leader (once
+  // a new leader committed its first entry and had an election timeout to
+  // commit what was forwarded to it: etcd's "leader changed"), or after
+  // etcd's request timeout.
+  void ExpirePending(const raft::LogStatus& ls);
+  uint64_t pending_term_ = 0;                                // lease thread only
+  std::chrono::steady_clock::time_point term_changed_at_{};  // lease thread only
   void CheckpointAllLeases();
   // Completes the waiting RPC of entry `id` with `status`.
   void Complete(uint64_t id, Status status);
@@ -251,7 +264,12 @@ class EtcdServer {
   std::thread lease_thread_;
   std::mutex lease_mu_;
   std::mutex renewals_mu_;
-  std::unordered_set<int64_t> renewals_;  // renewed by RenewHere on the leader, not yet proposed
+  std::unordered_set<int64_t> renewals_;  // renewed by KeepAlive on the leader, not yet proposed
+  // The term in which this member's lessor was promoted (0: not primary). A
+  // leader promotes once it applied its own first (empty) entry, i.e. every
+  // entry of earlier terms, as etcd does.
+  std::atomic<uint64_t> lease_primary_term_{0};
+  std::atomic<uint64_t> noop_applied_term_{0};  // term of the last empty entry applied
   std::condition_variable lease_cv_;
   bool lease_stopping_ = false;
 

@@ -20,19 +20,7 @@ class KeepAliveStream final : public KeepAliveReactor {
       return;
     }
     resp_.Clear();
-    int64_t ttl = 0;
-    if (server_->RenewHere(req_.id(), &ttl)) {
-      resp_.set_id(req_.id());
-      resp_.set_ttl(ttl);
-      server_->FillHeader(resp_.mutable_header());
-      StartWrite(&resp_);
-      return;
-    }
-    // A follower: the renewal goes through the log, so that every member,
-    // and so the next leader, has the same deadline.
-    auto ireq = std::make_shared<internalpb::InternalRequest>();
-    *ireq->mutable_lease_renew() = req_;
-    server_->Propose(std::move(ireq), &resp_, [this](Status s) {
+    server_->KeepAlive(req_.id(), &resp_, [this](Status s) {
       if (!s.ok()) {
         Finish(ToGrpcStatus(s));
         return;

@@ -50,6 +50,12 @@ class ConsensusLog {
   virtual Status Propose(std::string data) = 0;
 
   virtual void ReadIndex(ReadIndexFn done) = 0;
+  // As ReadIndex, but only this member's own leadership counts: `done` gets
+  // OK only if this member was leader when the round started and a quorum
+  // then confirmed it (no other member leads a later term yet); on a
+  // follower it fails at once instead of asking the leader. A one-member log
+  // is always its own leader.
+  virtual void ConfirmLeadership(ReadIndexFn done) { ReadIndex(std::move(done)); }
 
   // Membership changes (one voter at a time); the entry comes back through
   // ApplyFn as ENTRY_CONF_CHANGE once committed. `cc.context` holds a

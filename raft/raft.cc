@@ -400,7 +400,14 @@ Status Raft::StepLeader(const Message& m) {
         return Status::OK();
       }
       bool was_paused = pr->IsPaused();
-      if (!pr->MaybeUpdate(m.index())) return Status::OK();
+      // As etcd's raft: besides a response that moves match forward, one
+      // that shows a probing follower holds exactly our match (e.g. to the
+      // empty append a heartbeat response triggered, see MSG_HEARTBEAT_RESP)
+      // moves it back to replicating. Otherwise a caught-up follower could
+      // stay probing, one message at a time, until the next proposal. Not
+      // for kSnapshot: m.index() == match says nothing about the snapshot.
+      const bool probe_caught_up = pr->state == ProgressState::kProbe && pr->match == m.index();
+      if (!pr->MaybeUpdate(m.index()) && !probe_caught_up) return Status::OK();
       switch (pr->state) {
         case ProgressState::kProbe:
           pr->BecomeReplicate();
@@ -438,7 +445,11 @@ Status Raft::StepLeader(const Message& m) {
       if (pr->state == ProgressState::kReplicate && pr->inflights.Full()) {
         pr->inflights.FreeFirstOne();
       }
-      if (pr->match < log_.LastIndex()) SendAppend(m.from());
+      // A probing follower gets an append even when caught up (it is then
+      // empty): its response moves it back to replicating (etcd's raft).
+      if (pr->match < log_.LastIndex() || pr->state == ProgressState::kProbe) {
+        SendAppend(m.from());
+      }
       if (m.context().empty()) return Status::OK();
       const std::set<uint64_t>* acks = read_only_.RecvAck(m.from(), m.context());
       if (acks == nullptr || !tracker_.IsQuorum(*acks)) return Status::OK();

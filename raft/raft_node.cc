@@ -124,6 +124,10 @@ Status RaftNode::Start(uint64_t applied_index, ApplyFn apply) {
     pthread_setname_np(pthread_self(), "cap-raft");
     Run();
   });
+  installer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "cap-snap-install");
+    InstallLoop();
+  });
   return Status::OK();
 }
 
@@ -159,6 +163,8 @@ void RaftNode::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  installer_cv_.notify_all();
+  if (installer_.joinable()) installer_.join();
   if (thread_.joinable()) thread_.join();
   sender_.reset();
   if (transport_) transport_->Stop();
@@ -173,15 +179,60 @@ void RaftNode::OnMessage(raftpb::Message m) {
   std::lock_guard l(mu_);
   if (m.type() == raftpb::MSG_SNAP) {
     // Without the state machine that travelled ahead of it, a snapshot is
-    // useless: drop it, and the leader sends another.
+    // useless: drop it, and the leader sends another. One being installed
+    // already covers any other up to its index.
+    const uint64_t index = m.snapshot().metadata().index();
+    if (index <= installing_) return;
     std::string path;
     if (!receiver_.TakeFile(m, &path)) return;
-    auto& slot = snapshot_files_[m.snapshot().metadata().index()];
+    auto& slot = snapshot_files_[index];
     if (!slot.empty()) walio::RemoveFile(slot);
     slot = std::move(path);
+    // The state machine is installed off the Raft thread first (see
+    // InstallLoop); the core sees the snapshot once that is done.
+    installing_ = index;
+    to_install_.push_back(std::move(m));
+    installer_cv_.notify_one();
+    return;
   }
   inbox_.push_back(std::move(m));
   cv_.notify_one();
+}
+
+void RaftNode::InstallLoop() {
+  // Installing the leader's copy of the state machine takes as long as
+  // copying it; on the Raft thread that would stop heartbeats and votes.
+  // So the copy is made here, before the core even sees the MSG_SNAP. That
+  // is safe whether or not the core then accepts the snapshot: the copy
+  // holds only committed state (the leader's applied entries), and the
+  // state machine skips committed entries it already holds. The crash order
+  // is unchanged: the store is replaced and durable before the WAL marks
+  // that the log starts at the snapshot (InstallSnapshot, on the Raft
+  // thread, which then finds the store already there and only records it).
+  std::unique_lock l(mu_);
+  while (true) {
+    installer_cv_.wait(l, [&] { return stopping_ || !to_install_.empty(); });
+    if (stopping_) return;
+    raftpb::Message m = std::move(to_install_.front());
+    to_install_.pop_front();
+    const uint64_t index = m.snapshot().metadata().index();
+    auto it = snapshot_files_.find(index);
+    const std::string path = it == snapshot_files_.end() ? std::string() : it->second;
+    l.unlock();
+    if (!path.empty()) {
+      std::vector<raftpb::MemberContext> members;
+      Status s = options_.restore_snapshot(path, index, &members);
+      if (!s.ok()) {
+        // InstallSnapshot tries again, and stops the member if it fails.
+        fprintf(stderr, "capstan: installing the leader's snapshot at index %llu: %s\n",
+                static_cast<unsigned long long>(index), s.ToString().c_str());
+      }
+    }
+    l.lock();
+    if (to_install_.empty()) installing_ = 0;  // a resend of it is taken again
+    inbox_.push_back(std::move(m));
+    cv_.notify_one();
+  }
 }
 
 void RaftNode::AddPeer(const raftpb::MemberContext& m) {
@@ -206,6 +257,18 @@ void RaftNode::ReadIndex(ReadIndexFn done) {
     std::lock_guard l(mu_);
     if (!stopping_) {
       read_requests_.push_back(std::move(done));
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(Status::Unavailable("server stopped"), 0);
+}
+
+void RaftNode::ConfirmLeadership(ReadIndexFn done) {
+  {
+    std::lock_guard l(mu_);
+    if (!stopping_) {
+      leader_checks_.push_back(std::move(done));
       cv_.notify_one();
       return;
     }
@@ -293,6 +356,8 @@ void RaftNode::InstallSnapshot(const raftpb::Snapshot& snapshot) {
           static_cast<unsigned long long>(md.index()));
   // The state machine first: once the WAL says the log starts at the
   // snapshot, a restart relies on the store holding everything before it.
+  // InstallLoop normally installed it already: this finds the store there
+  // (no copy) and returns the membership it holds.
   std::vector<raftpb::MemberContext> members;
   Status s = options_.restore_snapshot(path, md.index(), &members);
   if (!s.ok()) fatal(s.ToString());
@@ -374,6 +439,7 @@ void RaftNode::Run() {
   std::vector<std::string> proposals;
   std::vector<raftpb::ConfChange> conf_changes;
   std::vector<ReadIndexFn> reads;
+  std::vector<ReadIndexFn> leader_checks;
   std::vector<std::pair<uint64_t, bool>> reports;
   while (true) {
     uint64_t transfer = 0;
@@ -382,14 +448,15 @@ void RaftNode::Run() {
       std::unique_lock l(mu_);
       cv_.wait_until(l, next_tick, [&] {
         return stopping_ || !inbox_.empty() || !proposals_.empty() || !conf_changes_.empty() ||
-               !read_requests_.empty() || transfer_to_ != 0 || !snapshot_reports_.empty() ||
-               release_pending_;
+               !read_requests_.empty() || !leader_checks_.empty() || transfer_to_ != 0 ||
+               !snapshot_reports_.empty() || release_pending_;
       });
       if (stopping_) break;
       inbox.swap(inbox_);
       proposals.swap(proposals_);
       conf_changes.swap(conf_changes_);
       reads.swap(read_requests_);
+      leader_checks.swap(leader_checks_);
       transfer = std::exchange(transfer_to_, 0);
       reports.swap(snapshot_reports_);
       release_to = release_to_;
@@ -408,10 +475,25 @@ void RaftNode::Run() {
     }
     for (const auto& m : inbox) node_->Step(m);  // stale or unknown senders are ignored
     inbox.clear();
-    for (auto& p : proposals) node_->Propose(std::move(p));  // dropped ones time out upstream
+    for (auto& p : proposals) {
+      std::string head = options_.on_dropped ? p.substr(0, kDroppedHeadBytes) : std::string();
+      Status s = node_->Propose(std::move(p));
+      if (!s.ok() && options_.on_dropped) options_.on_dropped(head, s);
+    }
     proposals.clear();
     for (const auto& cc : conf_changes) node_->ProposeConfChange(cc);
     conf_changes.clear();
+    if (!leader_checks.empty()) {
+      // A leader's own round (not forwarded): it completes only once a
+      // quorum acknowledged this leader in this term. They share the round
+      // with the reads.
+      if (node_->raft().role() == Role::kLeader) {
+        for (auto& done : leader_checks) reads.push_back(std::move(done));
+      } else {
+        for (auto& done : leader_checks) done(Status::Unavailable("not leader"), 0);
+      }
+      leader_checks.clear();
+    }
     if (!reads.empty()) {
       std::string ctx = ReadContext(++next_read_);
       if (node_->ReadIndex(ctx).ok()) {
@@ -429,6 +511,12 @@ void RaftNode::Run() {
     for (auto& done : r.done) done(Status::Unavailable("server stopped"), 0);
   }
   reads_.clear();
+  std::vector<ReadIndexFn> left;
+  {
+    std::lock_guard l(mu_);
+    left.swap(leader_checks_);
+  }
+  for (auto& done : left) done(Status::Unavailable("server stopped"), 0);
 }
 
 void RaftNode::HandleReady() {

@@ -22,10 +22,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -75,7 +77,15 @@ struct RaftNodeOptions {
   std::function<Status(const std::string& path, uint64_t index,
                        std::vector<raftpb::MemberContext>* members)>
       restore_snapshot;
+
+  // Called on the Raft thread for a proposal the core dropped (no leader,
+  // a leadership transfer in progress, ...), with the entry's first bytes
+  // (at most kDroppedHeadBytes) and why, so that its client fails at once
+  // instead of waiting for a timeout.
+  std::function<void(std::string_view head, const Status& why)> on_dropped;
 };
+
+inline constexpr size_t kDroppedHeadBytes = 16;
 
 class RaftNode : public ConsensusLog {
  public:
@@ -86,6 +96,7 @@ class RaftNode : public ConsensusLog {
   void Stop() override;
   Status Propose(std::string data) override;
   void ReadIndex(ReadIndexFn done) override;
+  void ConfirmLeadership(ReadIndexFn done) override;
   Status ProposeConfChange(const raftpb::ConfChange& cc) override;
   Status TransferLeadership(uint64_t to) override;
   void ReleaseBefore(uint64_t index) override;
@@ -109,6 +120,9 @@ class RaftNode : public ConsensusLog {
   void PublishLearnerProgress();
   // Installs a snapshot the core accepted from the leader.
   void InstallSnapshot(const raftpb::Snapshot& snapshot);
+  // The snapshot installer's thread: installs the state machine of each
+  // MSG_SNAP received, then hands the message to the Raft thread.
+  void InstallLoop();
   raftpb::ConfState ConfStateAt(uint64_t index) const;
   void AddPeer(const raftpb::MemberContext& m);
   void OnMessage(raftpb::Message m);
@@ -129,8 +143,13 @@ class RaftNode : public ConsensusLog {
   std::vector<std::string> proposals_;
   std::vector<raftpb::ConfChange> conf_changes_;
   std::vector<ReadIndexFn> read_requests_;
+  std::vector<ReadIndexFn> leader_checks_;                   // ConfirmLeadership
   std::vector<std::pair<uint64_t, bool>> snapshot_reports_;  // (peer, success)
   std::map<uint64_t, std::string> snapshot_files_;           // received, by index
+  std::deque<raftpb::Message> to_install_;                   // MSG_SNAPs for InstallLoop
+  uint64_t installing_ = 0;  // the highest snapshot index InstallLoop has to install (0: none)
+  std::condition_variable installer_cv_;
+  std::thread installer_;
   uint64_t release_to_ = 0;  // the state machine is durable up to here
   bool release_pending_ = false;
   uint64_t transfer_to_ = 0;

@@ -67,7 +67,7 @@ Status WriteView(const StoreView& view, const EtcdSnapshotOptions& options, Bbol
   if (s.ok()) s = w->BeginBucket(etcd::kLeaseBucket);
   if (s.ok()) {
     s = view.ScanAux(Table::kLease, [&](std::string_view k, std::string_view v) {
-      if (k.size() != 8 || v.size() != 16) return Status::Corruption("bad lease row");
+      if (k.size() != 8 || v.size() < 16) return Status::Corruption("bad lease row");
       etcd::Lease l;
       l.id = static_cast<int64_t>(GetBigEndian64(k.data()));
       l.ttl = static_cast<int64_t>(GetBigEndian64(v.data()));

@@ -14,11 +14,13 @@ std::string LeaseKey(int64_t id) {
   return k;
 }
 
-// Row: granted TTL, then remaining TTL, both big-endian seconds.
-std::string LeaseRow(int64_t ttl, int64_t remaining) {
-  std::string v(16, '\0');
+// Row: granted TTL, then remaining TTL, both big-endian seconds; then, once
+// a renewal was recorded through the log, its log index (big-endian).
+std::string LeaseRow(int64_t ttl, int64_t remaining, uint64_t renewed_at) {
+  std::string v(renewed_at > 0 ? 24 : 16, '\0');
   PutBigEndian64(v.data(), static_cast<uint64_t>(ttl));
   PutBigEndian64(v.data() + 8, static_cast<uint64_t>(remaining));
+  if (renewed_at > 0) PutBigEndian64(v.data() + 16, renewed_at);
   return v;
 }
 
@@ -31,7 +33,71 @@ int64_t Lessor::RemainingSeconds(const Lease& l, Clock::time_point now) {
 }
 
 void Lessor::PersistLocked(WriteBatch* batch, int64_t id, const Lease& l) {
-  batch->PutAux(Table::kLease, LeaseKey(id), LeaseRow(l.ttl, l.persisted_remaining));
+  batch->PutAux(Table::kLease, LeaseKey(id), LeaseRow(l.ttl, l.persisted_remaining, l.renewed_at));
+}
+
+void Lessor::SetClockForTesting(std::function<Clock::time_point()> now) {
+  std::lock_guard lock(mu_);
+  now_ = std::move(now);
+}
+
+void Lessor::Promote(Clock::duration extend, int64_t revoke_rate) {
+  std::lock_guard lock(mu_);
+  primary_ = true;
+  const auto now = Now();
+  for (auto& [id, l] : leases_) {
+    l.deadline = now + extend + std::chrono::seconds(l.ttl);
+    l.expiry_reported = Clock::time_point{};
+  }
+  if (revoke_rate <= 0 || static_cast<int64_t>(leases_.size()) < revoke_rate) return;
+  // etcd's pile-up rule: walking the leases by deadline, once more than 3/4
+  // of the revoke rate would expire within a second of the current window's
+  // start, push each further one back in proportion, so that expiry storms
+  // after a leader change drain at below the revoke rate.
+  std::vector<Lease*> by_deadline;
+  by_deadline.reserve(leases_.size());
+  for (auto& [id, l] : leases_) by_deadline.push_back(&l);
+  std::stable_sort(by_deadline.begin(), by_deadline.end(),
+                   [](const Lease* a, const Lease* b) { return a->deadline < b->deadline; });
+  using std::chrono::duration;
+  const double target_per_second = static_cast<double>((3 * revoke_rate) / 4);
+  if (target_per_second <= 0) return;
+  Clock::duration base_window = by_deadline.front()->deadline - now;
+  Clock::duration next_window = base_window + std::chrono::seconds(1);
+  int64_t expires = 0;
+  for (Lease* l : by_deadline) {
+    const Clock::duration remaining = l->deadline - now;
+    if (remaining > next_window) {
+      base_window = remaining;
+      next_window = base_window + std::chrono::seconds(1);
+      expires = 1;
+      continue;
+    }
+    expires++;
+    if (static_cast<double>(expires) <= target_per_second) continue;
+    // Leases already n seconds past the window's start are delayed n less.
+    const duration<double> rate_delay =
+        duration<double>(1.0) * (static_cast<double>(expires) / target_per_second) -
+        duration<double>(remaining - base_window);
+    const auto delay = std::chrono::duration_cast<Clock::duration>(rate_delay);
+    next_window = base_window + delay;
+    l->deadline = now + extend + std::chrono::seconds(l->ttl) + delay;
+  }
+}
+
+void Lessor::ResumeAsPrimary() {
+  std::lock_guard lock(mu_);
+  primary_ = true;
+}
+
+void Lessor::Demote() {
+  std::lock_guard lock(mu_);
+  primary_ = false;
+}
+
+bool Lessor::IsPrimary() const {
+  std::lock_guard lock(mu_);
+  return primary_;
 }
 
 Status Lessor::Grant(WriteBatch* batch, int64_t id, int64_t ttl, int64_t* granted) {
@@ -40,7 +106,7 @@ Status Lessor::Grant(WriteBatch* batch, int64_t id, int64_t ttl, int64_t* grante
   Lease& l = leases_[id];
   l.ttl = std::max(ttl, min_ttl_);
   l.persisted_remaining = l.ttl;
-  l.deadline = Clock::now() + std::chrono::seconds(l.ttl);
+  l.deadline = Now() + std::chrono::seconds(l.ttl);
   PersistLocked(batch, id, l);
   *granted = l.ttl;
   return Status::OK();
@@ -106,14 +172,38 @@ bool Lessor::Exists(int64_t id) const {
 Status Lessor::Renew(int64_t id, int64_t* ttl) {
   std::lock_guard lock(mu_);
   auto it = leases_.find(id);
-  const auto now = Clock::now();
-  // An expired lease is as good as revoked: its revocation is on its way.
-  if (it == leases_.end() || it->second.deadline <= now) {
+  const auto now = Now();
+  // On the primary an expired lease is as good as revoked: its revocation is
+  // on its way. Elsewhere deadlines decide nothing.
+  if (it == leases_.end() || (primary_ && it->second.deadline <= now)) {
     return Status::NotFound("requested lease not found");
   }
   it->second.deadline = now + std::chrono::seconds(it->second.ttl);
   *ttl = it->second.ttl;
   return Status::OK();
+}
+
+Status Lessor::ApplyRenewal(WriteBatch* batch, int64_t id, uint64_t index, int64_t* ttl) {
+  std::lock_guard lock(mu_);
+  auto it = leases_.find(id);
+  if (it == leases_.end()) return Status::NotFound("requested lease not found");
+  Lease& l = it->second;
+  l.deadline = Now() + std::chrono::seconds(l.ttl);
+  l.expiry_reported = Clock::time_point{};
+  *ttl = l.ttl;
+  if (batch != nullptr) {
+    // As etcd clears a checkpointed remaining TTL on renewal.
+    l.persisted_remaining = l.ttl;
+    l.renewed_at = std::max(l.renewed_at, index);
+    PersistLocked(batch, id, l);
+  }
+  return Status::OK();
+}
+
+uint64_t Lessor::RenewedAt(int64_t id) const {
+  std::lock_guard lock(mu_);
+  auto it = leases_.find(id);
+  return it == leases_.end() ? 0 : it->second.renewed_at;
 }
 
 Status Lessor::TimeToLive(int64_t id, bool with_keys, LeaseInfo* out) const {
@@ -122,7 +212,7 @@ Status Lessor::TimeToLive(int64_t id, bool with_keys, LeaseInfo* out) const {
   if (it == leases_.end()) return Status::NotFound("requested lease not found");
   out->id = id;
   out->granted_ttl = it->second.ttl;
-  out->remaining_ttl = RemainingSeconds(it->second, Clock::now());
+  out->remaining_ttl = RemainingSeconds(it->second, Now());
   if (with_keys) out->keys.assign(it->second.keys.begin(), it->second.keys.end());
   return Status::OK();
 }
@@ -141,8 +231,9 @@ std::vector<int64_t> Lessor::List() const {
 
 std::vector<int64_t> Lessor::Expired(size_t max, Clock::duration retry) {
   std::lock_guard lock(mu_);
-  const auto now = Clock::now();
   std::vector<int64_t> out;
+  if (!primary_) return out;  // only the primary decides expiry
+  const auto now = Now();
   for (auto& [id, l] : leases_) {
     if (out.size() >= max) break;
     if (l.deadline > now) continue;
@@ -156,7 +247,7 @@ std::vector<int64_t> Lessor::Expired(size_t max, Clock::duration retry) {
 std::vector<std::pair<int64_t, int64_t>> Lessor::CheckpointsDue(size_t max,
                                                                 std::chrono::seconds drift) {
   std::lock_guard lock(mu_);
-  const auto now = Clock::now();
+  const auto now = Now();
   std::vector<std::pair<int64_t, int64_t>> out;
   for (const auto& [id, l] : leases_) {
     if (out.size() >= max) break;
@@ -174,7 +265,7 @@ std::vector<std::pair<int64_t, int64_t>> Lessor::CheckpointsDue(size_t max,
 
 std::vector<std::pair<int64_t, int64_t>> Lessor::Remaining() const {
   std::lock_guard lock(mu_);
-  const auto now = Clock::now();
+  const auto now = Now();
   std::vector<std::pair<int64_t, int64_t>> out;
   for (const auto& [id, l] : leases_) {
     int64_t remaining = RemainingSeconds(l, now);
@@ -185,15 +276,16 @@ std::vector<std::pair<int64_t, int64_t>> Lessor::Remaining() const {
 
 Status Lessor::Load(const MvccStore& store) {
   std::lock_guard lock(mu_);
-  const auto now = Clock::now();
+  const auto now = Now();
   // Replaces whatever was loaded before (a store restored from a snapshot).
   leases_.clear();
   key_lease_.clear();
   return store.ScanAux(Table::kLease, [&](std::string_view key, std::string_view value) {
-    if (key.size() != 8 || value.size() != 16) return;
+    if (key.size() != 8 || (value.size() != 16 && value.size() != 24)) return;
     Lease& l = leases_[static_cast<int64_t>(GetBigEndian64(key.data()))];
     l.ttl = static_cast<int64_t>(GetBigEndian64(value.data()));
     l.persisted_remaining = static_cast<int64_t>(GetBigEndian64(value.data() + 8));
+    if (value.size() == 24) l.renewed_at = GetBigEndian64(value.data() + 16);
     l.deadline = now + std::chrono::seconds(l.persisted_remaining);
   });
 }

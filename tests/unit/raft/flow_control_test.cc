@@ -133,6 +133,38 @@ TEST(FlowControl, UnreachableFallsBackToProbe) {
   EXPECT_EQ(r->tracker().Get(2)->state, ProgressState::kProbe);
 }
 
+// A caught-up follower that fell back to probing (here: reported
+// unreachable) returns to replicating on its next heartbeat response, as in
+// etcd's raft (heartbeat_rep_recovers_from_probing): the leader answers the
+// heartbeat response with an empty append, and the follower's acceptance of
+// it, at the match index the leader already knew, ends the probe.
+TEST(FlowControl, HeartbeatResponseRecoversCaughtUpProbingFollower) {
+  TestRaft r = NewTestRaft(1, Voters({1, 2, 3}));
+  MakeLeader(r, {1, 2, 3});
+  const uint64_t last = r->log().LastIndex();
+  ASSERT_EQ(r->tracker().Get(2)->match, last);
+  r->Step(M(raftpb::MSG_UNREACHABLE, 2, 1));
+  ASSERT_EQ(r->tracker().Get(2)->state, ProgressState::kProbe);
+
+  r->Step(M(raftpb::MSG_HEARTBEAT_RESP, 2, 1, r->term()));
+  auto apps = Filter(r.Take(), raftpb::MSG_APP);
+  ASSERT_EQ(apps.size(), 1u);
+  EXPECT_EQ(apps[0].to(), 2u);
+  EXPECT_EQ(apps[0].entries_size(), 0);
+  EXPECT_EQ(apps[0].index(), last);
+
+  raftpb::Message ack = M(raftpb::MSG_APP_RESP, 2, 1, r->term());
+  ack.set_index(last);
+  r->Step(ack);
+  EXPECT_EQ(r->tracker().Get(2)->state, ProgressState::kReplicate);
+  EXPECT_EQ(r->tracker().Get(2)->match, last);
+  EXPECT_EQ(r->tracker().Get(2)->next, last + 1);
+  // Replicating again: proposals stream without waiting for each answer.
+  ASSERT_TRUE(r->Step(Prop(1, "a")).ok());
+  ASSERT_TRUE(r->Step(Prop(1, "b")).ok());
+  EXPECT_EQ(CountAppsTo(r.Take(), 2), 2u);
+}
+
 // A MsgApp lost in the middle of a stream is detected by the follower's
 // rejection of the next one, and resent.
 TEST(FlowControl, LostAppendIsResent) {
