@@ -210,16 +210,31 @@ void MvccStore::CollectRevisions(const KeyRange& range, int64_t rev, const Range
 }
 
 Status MvccStore::ReadValues(const LmdbTxn& txn, const std::vector<Revision>& revs,
-                             std::vector<mvccpb::KeyValue>* kvs) const {
-  kvs->resize(revs.size());
+                             const RangeOptions& opts, RangeResult* out) const {
+  // The records are located first (pointers into the map, nothing copied),
+  // so that a read too large for its bound is refused before it takes memory.
+  std::vector<std::string_view> records(revs.size());
   char rev_key[kTombstoneKeyBytes];
+  int64_t bytes = 0;
   for (size_t i = 0; i < revs.size(); ++i) {
-    std::string_view v;
-    Status s = txn.Get(key_dbi_, EncodeRevisionKey(revs[i], false, rev_key), &v);
+    Status s = txn.Get(key_dbi_, EncodeRevisionKey(revs[i], false, rev_key), &records[i]);
     if (!s.ok()) {
       return Status::Corruption("mvcc: revision " + std::to_string(revs[i].main) + "_" +
                                 std::to_string(revs[i].sub) + " missing: " + s.message());
     }
+    bytes += RangeKvBytes(records[i].size());
+    if (opts.max_bytes > 0 && bytes > opts.max_bytes) {
+      out->bytes = bytes;
+      return Status::ResourceExhausted("range result larger than " +
+                                       std::to_string(opts.max_bytes) + " bytes");
+    }
+  }
+  out->bytes = bytes;
+  if (opts.sizes_only) return Status::OK();
+  std::vector<mvccpb::KeyValue>* kvs = &out->kvs;
+  kvs->resize(revs.size());
+  for (size_t i = 0; i < revs.size(); ++i) {
+    const std::string_view v = records[i];
     if (!(*kvs)[i].ParseFromArray(v.data(), static_cast<int>(v.size()))) {
       return Status::Corruption("mvcc: bad value at revision " + std::to_string(revs[i].main));
     }
@@ -244,7 +259,7 @@ Status MvccStore::Range(const KeyRange& range, const RangeOptions& opts, RangeRe
     Status s = txn.Begin(env_, true);
     if (!s.ok()) return s;
   }
-  return ReadValues(txn, revs, &out->kvs);
+  return ReadValues(txn, revs, opts, out);
 }
 
 Status MvccStore::ReadEvents(int64_t start_rev, int64_t end_rev, size_t max_events,
@@ -652,7 +667,7 @@ Status WriteBatch::Range(const KeyRange& range, const RangeOptions& opts, RangeR
     out->rev = cur;
     store_->CollectRevisions(range, rev, opts, &revs, &out->count);
   }
-  return store_->ReadValues(txn_, revs, &out->kvs);
+  return store_->ReadValues(txn_, revs, opts, out);
 }
 
 Status WriteBatch::Put(std::string_view key, std::string_view value, int64_t lease,
