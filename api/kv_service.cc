@@ -83,12 +83,15 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
 
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const grpc::ByteBuffer* raw, grpc::ByteBuffer* out) {
+  // The wire size, as grpc-go measures it, before anything is parsed.
+  if (grpc::Status g = CheckReceivedBytes(*server_, static_cast<int64_t>(raw->Length())); !g.ok()) {
+    return FinishNow(ctx, g);
+  }
   auto ireq = std::make_shared<internalpb::InternalRequest>();
   etcdserverpb::TxnRequest* req = ireq->mutable_txn();
   if (grpc::Status g = ParseTxnRequest(*raw, txn_recursion_limit_, req); !g.ok()) {
     return FinishNow(ctx, g);
   }
-  if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
   if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   Status s = CheckTxnRequest(*req, server_->options().max_txn_ops);
   if (s.ok()) {
