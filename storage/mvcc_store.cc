@@ -713,8 +713,19 @@ Status WriteBatch::DeleteRange(const KeyRange& range, std::vector<mvccpb::KeyVal
                                int64_t* count) {
   if (!open_status_.ok()) return open_status_;
   RangeResult rr;
-  Status s = Range(range, RangeOptions{}, &rr);
-  if (!s.ok()) return s;
+  Status s;
+  if (deleted != nullptr) {
+    s = Range(range, RangeOptions{}, &rr);
+    if (!s.ok()) return s;
+  } else {
+    // Only the keys are needed: from the index, without reading (and
+    // holding) every value of what may be most of the store.
+    std::shared_lock l(store_->index_.mutex());
+    store_->index_.Visit(range, ReadRevision(), [&](const std::string& key, const KeyVersion&) {
+      rr.kvs.emplace_back().set_key(key);
+      return true;
+    });
+  }
   *count = static_cast<int64_t>(rr.kvs.size());
   for (mvccpb::KeyValue& old : rr.kvs) {
     const Revision rev{begin_rev_ + 1, changes_};
