@@ -13,7 +13,8 @@ Put and a Range and that its memory stayed bounded (VmHWM, the peak RSS):
   * random mutations of valid requests (bytes flipped, cut, inserted) sent to
     every unary KV / Lease / Cluster / Maintenance method,
   * slow writers (a request dribbled byte by byte) and idle connections,
-  * many concurrent calls, and many streams opened on one connection.
+  * many concurrent calls, and many streams opened on one connection,
+  * Watch and LeaseKeepAlive streams fed mutated and garbage requests.
 
 Random choices come from one seed, printed first; CAPSTAN_HOSTILE_SEED=N
 replays a run. Bounded in time (well under 90 s).
@@ -330,7 +331,25 @@ def burst_concurrency(m, rng):
     s.close()
 
 
-BURSTS = [burst_oversized, burst_huge_reply, burst_nested, burst_truncated_and_garbage, burst_mutations,
+def burst_streams(m, rng):
+    # Watch and LeaseKeepAlive streams fed valid, mutated and garbage requests.
+    create = field(1, field(1, b"hostile/") + field(2, b"hostile0") + vfield(4, 1))  # prev_kv
+    samples = {"/etcdserverpb.Watch/Watch": [create, field(2, vfield(1, 0)), field(3, b"")],
+               "/etcdserverpb.Lease/LeaseKeepAlive": [vfield(1, 12345)]}
+    for method, reqs in samples.items():
+        for _ in range(5):
+            msgs = [mutate(rng, rng.choice(reqs)) if rng.random() < 0.7 else rng.choice(reqs)
+                    for _ in range(rng.randrange(1, 20))]
+            call = m.channel.stream_stream(method, request_serializer=None, response_deserializer=None)
+            responses = call(iter(msgs), timeout=1)
+            try:
+                for _ in responses:
+                    pass
+            except grpc.RpcError:
+                pass  # the deadline, or the member's refusal
+
+
+BURSTS = [burst_streams, burst_oversized, burst_huge_reply, burst_nested, burst_truncated_and_garbage, burst_mutations,
           burst_slow_and_idle, burst_concurrency]
 
 
