@@ -269,8 +269,9 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b
           response, [&](auto* resp) { return Put(b, req.put(), resp); });
       break;
     case R::kDeleteRange:
-      result.status = Run<etcdserverpb::DeleteRangeResponse>(
-          response, [&](auto* resp) { return DeleteRange(b, req.delete_range(), resp); });
+      result.status = Run<etcdserverpb::DeleteRangeResponse>(response, [&](auto* resp) {
+        return DeleteRange(b, req.delete_range(), resp, response != nullptr);
+      });
       break;
     case R::kTxn:
       result.status = Run<etcdserverpb::TxnResponse>(
@@ -345,11 +346,12 @@ Status Applier::Put(WriteBatch* b, const etcdserverpb::PutRequest& r,
 }
 
 Status Applier::DeleteRange(WriteBatch* b, const etcdserverpb::DeleteRangeRequest& r,
-                            etcdserverpb::DeleteRangeResponse* resp) {
+                            etcdserverpb::DeleteRangeResponse* resp, bool reply) {
   std::vector<mvccpb::KeyValue> deleted;
   int64_t n = 0;
-  Status s =
-      b->DeleteRange(ToKeyRange(r.key(), r.range_end()), r.prev_kv() ? &deleted : nullptr, &n);
+  // The old values are read only for a client that gets them.
+  Status s = b->DeleteRange(ToKeyRange(r.key(), r.range_end()),
+                            r.prev_kv() && reply ? &deleted : nullptr, &n);
   if (!s.ok()) return s;
   resp->set_deleted(n);
   int64_t bytes = kRangeFixedBytes;
@@ -457,7 +459,8 @@ Status Applier::ExecutePath(WriteBatch* b, const TxnRequest& r, const std::vecto
         break;
       }
       case RequestOp::kRequestDeleteRange:
-        s = DeleteRange(b, op.request_delete_range(), out->mutable_response_delete_range());
+        s = DeleteRange(b, op.request_delete_range(), out->mutable_response_delete_range(),
+                        sending);
         if (IsTooLarge(s)) {  // deleted, but the prev_kvs cannot be sent
           reply->too_large = s;
           s = Status::OK();

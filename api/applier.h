@@ -82,8 +82,9 @@ class Applier {
 
  private:
   Status Put(WriteBatch* b, const etcdserverpb::PutRequest& r, etcdserverpb::PutResponse* resp);
+  // `reply` false: nobody waits for the response, so no old value is read.
   Status DeleteRange(WriteBatch* b, const etcdserverpb::DeleteRangeRequest& r,
-                     etcdserverpb::DeleteRangeResponse* resp);
+                     etcdserverpb::DeleteRangeResponse* resp, bool reply);
   // `reply` false: nobody waits for the response, so reads are skipped.
   Status Txn(WriteBatch* b, const etcdserverpb::TxnRequest& r, etcdserverpb::TxnResponse* resp,
              bool reply);

@@ -126,6 +126,12 @@ TEST_F(ResponseSizeTest, DeleteWithPrevKvsOverTheLimitDeletesButRefusesTheReply)
   RangeResult rr;
   ASSERT_TRUE(store_->Range(KeyRange{"k", "l"}, RangeOptions{}, &rr).ok());
   EXPECT_TRUE(rr.kvs.empty());  // deleted all the same
+
+  // Without a waiting client (a follower) no old value is read or refused.
+  for (int i = 0; i < 10; ++i) Put("k" + std::to_string(i), std::string(100, 'v'));
+  EXPECT_TRUE(Apply(req, nullptr).ok());
+  ASSERT_TRUE(store_->Range(KeyRange{"k", "l"}, RangeOptions{}, &rr).ok());
+  EXPECT_TRUE(rr.kvs.empty());
 }
 
 TEST_F(ResponseSizeTest, TxnWithoutAWaitingClientSkipsItsReads) {
