@@ -97,6 +97,54 @@ Status Run(google::protobuf::Message* response, Fn&& fn) {
   return fn(ResponseOrScratch(response, &scratch));
 }
 
+// A response (or a store read for one) over its budget.
+bool IsTooLarge(const Status& s) { return s.code() == Status::Code::kResourceExhausted; }
+
+bool Filtered(const RangeRequest& r) {
+  return r.min_mod_revision() != 0 || r.max_mod_revision() != 0 || r.min_create_revision() != 0 ||
+         r.max_create_revision() != 0;
+}
+
+// What a range request reads from the store.
+RangeOptions ReadOptions(const RangeRequest& r) {
+  RangeOptions opts;
+  opts.rev = r.revision();
+  opts.count_only = r.count_only();
+  // Sorting and filtering need every key; otherwise fetch one extra to know `more`.
+  if (r.sort_order() == RangeRequest::NONE && !Filtered(r) && r.limit() > 0) {
+    opts.limit = r.limit() + 1;
+  }
+  return opts;
+}
+
+// A bound on what a RangeResponse holds beside its kvs (header, count,
+// more), with the framing of the ResponseOp around it in a txn.
+constexpr int64_t kRangeFixedBytes = 128;
+// A bound on a put's or a nested txn's response beside any prev_kv, framed.
+constexpr int64_t kOpFixedBytes = 64;
+
+// The reads on the chosen path of a txn, and whether it writes.
+void PathShape(const TxnRequest& r, const std::vector<bool>& path, size_t* pos, int* reads,
+               bool* writes) {
+  const bool ok = path[(*pos)++];
+  for (const RequestOp& op : ok ? r.success() : r.failure()) {
+    switch (op.request_case()) {
+      case RequestOp::kRequestRange:
+        ++*reads;
+        break;
+      case RequestOp::kRequestPut:
+      case RequestOp::kRequestDeleteRange:
+        *writes = true;
+        break;
+      case RequestOp::kRequestTxn:
+        PathShape(op.request_txn(), path, pos, reads, writes);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
 std::string AlarmKey(uint64_t member, etcdserverpb::AlarmType type) {
   std::string k(9, '\0');
   PutBigEndian64(k.data(), member);
@@ -106,20 +154,29 @@ std::string AlarmKey(uint64_t member, etcdserverpb::AlarmType type) {
 
 }  // namespace
 
+Status ResponseTooLarge(int64_t bytes, int64_t limit) {
+  return Status::ResourceExhausted("grpc: trying to send message larger than max (" +
+                                   std::to_string(bytes) + " vs. " + std::to_string(limit) + ")");
+}
+
 template <typename Reader>
-Status ExecuteRange(Reader& reader, const RangeRequest& r, etcdserverpb::RangeResponse* resp) {
-  const bool filtered = r.min_mod_revision() != 0 || r.max_mod_revision() != 0 ||
-                        r.min_create_revision() != 0 || r.max_create_revision() != 0;
-  RangeOptions opts;
-  opts.rev = r.revision();
-  opts.count_only = r.count_only();
-  // Sorting and filtering need every key; otherwise fetch one extra to know `more`.
-  if (r.sort_order() == RangeRequest::NONE && !filtered && r.limit() > 0) {
-    opts.limit = r.limit() + 1;
+Status ExecuteRange(Reader& reader, const RangeRequest& r, etcdserverpb::RangeResponse* resp,
+                    ResponseBudget* budget) {
+  if (budget->left() <= kRangeFixedBytes) {
+    return ResponseTooLarge(budget->used + kRangeFixedBytes, budget->limit);
   }
+  const bool filtered = Filtered(r);
+  RangeOptions opts = ReadOptions(r);
+  // Everything read is held at once (sorting and filters need it all), so
+  // the bound applies to what is read, not only to what is sent.
+  opts.max_bytes = budget->left() - kRangeFixedBytes;
   RangeResult rr;
   Status s = reader.Range(ToKeyRange(r.key(), r.range_end()), opts, &rr);
+  if (IsTooLarge(s)) {
+    return ResponseTooLarge(budget->used + kRangeFixedBytes + rr.bytes, budget->limit);
+  }
   if (!s.ok()) return s;
+  budget->used += kRangeFixedBytes + rr.bytes;
   auto& kvs = rr.kvs;
   if (filtered) {
     std::erase_if(kvs, [&](const mvccpb::KeyValue& kv) {
@@ -156,9 +213,9 @@ Status ExecuteRange(Reader& reader, const RangeRequest& r, etcdserverpb::RangeRe
 }
 
 template Status ExecuteRange<MvccStore>(MvccStore&, const RangeRequest&,
-                                        etcdserverpb::RangeResponse*);
+                                        etcdserverpb::RangeResponse*, ResponseBudget*);
 template Status ExecuteRange<WriteBatch>(WriteBatch&, const RangeRequest&,
-                                         etcdserverpb::RangeResponse*);
+                                         etcdserverpb::RangeResponse*, ResponseBudget*);
 
 // ------------------------------------------------------------------ AlarmSet
 
@@ -212,12 +269,13 @@ ApplyResult Applier::Apply(const internalpb::InternalRequest& req, WriteBatch* b
           response, [&](auto* resp) { return Put(b, req.put(), resp); });
       break;
     case R::kDeleteRange:
-      result.status = Run<etcdserverpb::DeleteRangeResponse>(
-          response, [&](auto* resp) { return DeleteRange(b, req.delete_range(), resp); });
+      result.status = Run<etcdserverpb::DeleteRangeResponse>(response, [&](auto* resp) {
+        return DeleteRange(b, req.delete_range(), resp, response != nullptr);
+      });
       break;
     case R::kTxn:
       result.status = Run<etcdserverpb::TxnResponse>(
-          response, [&](auto* resp) { return Txn(b, req.txn(), resp); });
+          response, [&](auto* resp) { return Txn(b, req.txn(), resp, response != nullptr); });
       break;
     case R::kCompaction: {
       etcdserverpb::CompactionResponse scratch;
@@ -291,13 +349,20 @@ Status Applier::Put(WriteBatch* b, const etcdserverpb::PutRequest& r,
 }
 
 Status Applier::DeleteRange(WriteBatch* b, const etcdserverpb::DeleteRangeRequest& r,
-                            etcdserverpb::DeleteRangeResponse* resp) {
+                            etcdserverpb::DeleteRangeResponse* resp, bool reply) {
   std::vector<mvccpb::KeyValue> deleted;
   int64_t n = 0;
-  Status s =
-      b->DeleteRange(ToKeyRange(r.key(), r.range_end()), r.prev_kv() ? &deleted : nullptr, &n);
+  // The old values are read only for a client that gets them.
+  Status s = b->DeleteRange(ToKeyRange(r.key(), r.range_end()),
+                            r.prev_kv() && reply ? &deleted : nullptr, &n);
   if (!s.ok()) return s;
   resp->set_deleted(n);
+  int64_t bytes = kRangeFixedBytes;
+  for (const auto& kv : deleted) bytes += RangeKvBytes(kv.ByteSizeLong());
+  if (bytes > max_response_bytes_) {
+    // As in etcd, the keys are deleted; only the reply cannot be sent.
+    return ResponseTooLarge(bytes, max_response_bytes_);
+  }
   for (auto& kv : deleted) *resp->add_prev_kvs() = std::move(kv);
   resp->mutable_header()->set_revision(b->ReadRevision());
   return Status::OK();
@@ -369,39 +434,93 @@ Status Applier::CheckPath(WriteBatch* b, const TxnRequest& r, const std::vector<
 }
 
 Status Applier::ExecutePath(WriteBatch* b, const TxnRequest& r, const std::vector<bool>& path,
-                            size_t* pos, etcdserverpb::TxnResponse* resp) {
+                            size_t* pos, etcdserverpb::TxnResponse* resp, ReplyState* reply) {
   const bool ok = path[(*pos)++];
   resp->set_succeeded(ok);
+  etcdserverpb::ResponseOp dropped;  // the writes' responses once nothing more is sent
   for (const RequestOp& op : ok ? r.success() : r.failure()) {
-    etcdserverpb::ResponseOp* out = resp->add_responses();
+    const bool sending = reply->reply && reply->too_large.ok();
+    etcdserverpb::ResponseOp* out = sending ? resp->add_responses() : &dropped;
     Status s;
     switch (op.request_case()) {
       case RequestOp::kRequestRange:
-        s = ExecuteRange(*b, op.request_range(), out->mutable_response_range());
+        // A read has no effect: skipped when its result is not sent.
+        if (!sending) break;
+        s = ExecuteRange(*b, op.request_range(), out->mutable_response_range(), &reply->budget);
+        if (IsTooLarge(s)) {
+          reply->too_large = s;
+          s = Status::OK();
+        }
         break;
       case RequestOp::kRequestPut: {
         // Checks already ran: Put's own lease/alarm guards pass here.
         s = Put(b, op.request_put(), out->mutable_response_put());
+        if (sending) {
+          reply->budget.used +=
+              kOpFixedBytes + static_cast<int64_t>(out->response_put().prev_kv().ByteSizeLong());
+        }
         break;
       }
       case RequestOp::kRequestDeleteRange:
-        s = DeleteRange(b, op.request_delete_range(), out->mutable_response_delete_range());
+        s = DeleteRange(b, op.request_delete_range(), out->mutable_response_delete_range(),
+                        sending);
+        if (IsTooLarge(s)) {  // deleted, but the prev_kvs cannot be sent
+          reply->too_large = s;
+          s = Status::OK();
+        } else if (sending) {
+          reply->budget.used += kOpFixedBytes + static_cast<int64_t>(out->ByteSizeLong());
+        }
         break;
       case RequestOp::kRequestTxn: {
         auto* nested = out->mutable_response_txn();
         nested->mutable_header();  // etcd sends nested txns an empty header
-        s = ExecutePath(b, op.request_txn(), path, pos, nested);
+        if (sending) reply->budget.used += kOpFixedBytes;
+        s = ExecutePath(b, op.request_txn(), path, pos, nested, reply);
         break;
       }
       default:
         break;
     }
     if (!s.ok()) return s;
+    if (reply->too_large.ok() && reply->budget.used > reply->budget.limit) {
+      reply->too_large = ResponseTooLarge(reply->budget.used, reply->budget.limit);
+    }
+    if (!sending) dropped.Clear();
   }
   return Status::OK();
 }
 
-Status Applier::Txn(WriteBatch* b, const TxnRequest& r, etcdserverpb::TxnResponse* resp) {
+Status Applier::SizePathReads(WriteBatch* b, const TxnRequest& r, const std::vector<bool>& path,
+                              size_t* pos, ResponseBudget* budget) {
+  const bool ok = path[(*pos)++];
+  for (const RequestOp& op : ok ? r.success() : r.failure()) {
+    if (op.request_case() == RequestOp::kRequestTxn) {
+      budget->used += kOpFixedBytes;
+      Status s = SizePathReads(b, op.request_txn(), path, pos, budget);
+      if (!s.ok()) return s;
+      continue;
+    }
+    if (op.request_case() != RequestOp::kRequestRange) continue;
+    if (budget->left() <= kRangeFixedBytes) {
+      return ResponseTooLarge(budget->used + kRangeFixedBytes, budget->limit);
+    }
+    const RangeRequest& q = op.request_range();
+    RangeOptions opts = ReadOptions(q);
+    opts.sizes_only = true;
+    opts.max_bytes = budget->left() - kRangeFixedBytes;
+    RangeResult rr;
+    Status s = b->Range(ToKeyRange(q.key(), q.range_end()), opts, &rr);
+    if (IsTooLarge(s)) {
+      return ResponseTooLarge(budget->used + kRangeFixedBytes + rr.bytes, budget->limit);
+    }
+    if (!s.ok()) return s;
+    budget->used += kRangeFixedBytes + rr.bytes;
+  }
+  return Status::OK();
+}
+
+Status Applier::Txn(WriteBatch* b, const TxnRequest& r, etcdserverpb::TxnResponse* resp,
+                    bool reply) {
   std::vector<bool> path;
   DecidePath(b, r, &path);
   if (TxnHasPuts(r) && alarms_->Has(etcdserverpb::NOSPACE)) {
@@ -410,12 +529,36 @@ Status Applier::Txn(WriteBatch* b, const TxnRequest& r, etcdserverpb::TxnRespons
   size_t pos = 0;
   Status s = CheckPath(b, r, path, &pos);
   if (!s.ok()) return s;
+  if (reply) {
+    int reads = 0;
+    bool writes = false;
+    pos = 0;
+    PathShape(r, path, &pos, &reads, &writes);
+    if (reads > 1 && !writes) {
+      // Many reads, no writes: sized first, so that a reply too large for
+      // gRPC fails before gigabytes are copied (one read alone is sized by
+      // the store before it copies anything).
+      ResponseBudget sizing;
+      sizing.limit = max_response_bytes_;
+      pos = 0;
+      s = SizePathReads(b, r, path, &pos, &sizing);
+      if (IsTooLarge(s)) return s;
+    }
+  }
   pos = 0;
-  s = ExecutePath(b, r, path, &pos, resp);
+  ReplyState state;
+  state.reply = reply;
+  state.budget.limit = max_response_bytes_;
+  s = ExecutePath(b, r, path, &pos, resp, &state);
   if (!s.ok()) {
     // Checks ran first, so only an I/O failure gets here, with part of the
     // transaction written: the batch must not commit.
     return Status::Corruption("txn failed half-way: " + s.message());
+  }
+  if (!state.too_large.ok()) {
+    // As in etcd, the writes stand; only the reply cannot be sent.
+    resp->Clear();
+    return state.too_large;
   }
   resp->mutable_header()->set_revision(b->ReadRevision());
   return Status::OK();

@@ -20,11 +20,31 @@
 
 namespace capstan::api {
 
+// etcd's largest reply (maxSendBytes, math.MaxInt32): grpc-go refuses to
+// send more, and gRPC C++ cannot serialize a message of 2 GiB or more.
+inline constexpr int64_t kMaxResponseBytes = INT32_MAX;
+
+// What a reply larger than `limit` is answered with: grpc-go's
+// RESOURCE_EXHAUSTED text, `bytes` being what was counted when building
+// stopped (so at least that much; a response is never built past its limit).
+Status ResponseTooLarge(int64_t bytes, int64_t limit);
+
+// Bytes a response may grow by while it is built: responses are checked as
+// they grow, so that one too large to send fails early and cleanly, never
+// after gigabytes were copied (see RangeOptions::max_bytes).
+struct ResponseBudget {
+  int64_t limit = kMaxResponseBytes;
+  int64_t used = 0;
+  int64_t left() const { return limit - used; }
+};
+
 // Range on the published state or inside a batch, with etcd's semantics for
-// limit/more/count, revision filters, sorting and keys_only.
+// limit/more/count, revision filters, sorting and keys_only. The response
+// (its kvs and a bound on its other fields) is charged to `budget`; one that
+// does not fit is refused with ResponseTooLarge before its values are read.
 template <typename Reader>
 Status ExecuteRange(Reader& reader, const etcdserverpb::RangeRequest& r,
-                    etcdserverpb::RangeResponse* resp);
+                    etcdserverpb::RangeResponse* resp, ResponseBudget* budget);
 
 // The set of raised alarms, persisted through the store's alarm table.
 class AlarmSet {
@@ -60,6 +80,9 @@ class Applier {
     uint64_t term = 0;
   };
 
+  // The largest response the applier builds (kMaxResponseBytes; smaller in tests).
+  void set_max_response_bytes(int64_t n) { max_response_bytes_ = n; }
+
   // `response` must be the response type of the request (or null).
   ApplyResult Apply(const internalpb::InternalRequest& req, WriteBatch* batch,
                     google::protobuf::Message* response, LogPosition at);
@@ -70,9 +93,12 @@ class Applier {
 
  private:
   Status Put(WriteBatch* b, const etcdserverpb::PutRequest& r, etcdserverpb::PutResponse* resp);
+  // `reply` false: nobody waits for the response, so no old value is read.
   Status DeleteRange(WriteBatch* b, const etcdserverpb::DeleteRangeRequest& r,
-                     etcdserverpb::DeleteRangeResponse* resp);
-  Status Txn(WriteBatch* b, const etcdserverpb::TxnRequest& r, etcdserverpb::TxnResponse* resp);
+                     etcdserverpb::DeleteRangeResponse* resp, bool reply);
+  // `reply` false: nobody waits for the response, so reads are skipped.
+  Status Txn(WriteBatch* b, const etcdserverpb::TxnRequest& r, etcdserverpb::TxnResponse* resp,
+             bool reply);
   ApplyResult Compaction(WriteBatch* b, const etcdserverpb::CompactionRequest& r,
                          etcdserverpb::CompactionResponse* resp);
   Status Alarm(WriteBatch* b, const etcdserverpb::AlarmRequest& r,
@@ -93,13 +119,27 @@ class Applier {
   void DecidePath(WriteBatch* b, const etcdserverpb::TxnRequest& r, std::vector<bool>* path);
   Status CheckPath(WriteBatch* b, const etcdserverpb::TxnRequest& r,
                    const std::vector<bool>& path, size_t* pos);
+  // Runs every write of the path; reads fill `resp` while `budget` lasts
+  // (*too_large is set, and reads are skipped, once it does not).
+  struct ReplyState {
+    bool reply = true;
+    ResponseBudget budget;
+    Status too_large;
+  };
   Status ExecutePath(WriteBatch* b, const etcdserverpb::TxnRequest& r,
-                     const std::vector<bool>& path, size_t* pos, etcdserverpb::TxnResponse* resp);
-  bool PathWrites(const etcdserverpb::TxnRequest& r, const std::vector<bool>& path, size_t* pos);
+                     const std::vector<bool>& path, size_t* pos, etcdserverpb::TxnResponse* resp,
+                     ReplyState* reply);
+  // Charges the reads of `path` to `budget` without reading values
+  // (ResponseTooLarge once they do not fit): for a path that writes nothing,
+  // whose reads all see one state, so that a reply too large is refused
+  // before anything is copied.
+  Status SizePathReads(WriteBatch* b, const etcdserverpb::TxnRequest& r,
+                       const std::vector<bool>& path, size_t* pos, ResponseBudget* budget);
 
   MvccStore* store_;
   AlarmSet* alarms_;
   MemberTable* members_;
+  int64_t max_response_bytes_ = kMaxResponseBytes;
 };
 
 }  // namespace capstan::api

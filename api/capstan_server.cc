@@ -9,6 +9,7 @@
 
 #include "api/auth_service.h"
 #include "api/cluster_service.h"
+#include "api/grpc_messages.h"
 #include "api/kv_service.h"
 #include "api/lease_service.h"
 #include "api/maintenance_service.h"
@@ -118,11 +119,18 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
     builder.AddListeningPort(u.GrpcListenAddress(), creds, &ports[i]);
   }
   for (auto& svc : srv->services_) builder.RegisterService(svc.get());
-  // The etcd-visible limit is checked per request (CheckReceivedSize); this
-  // one only bounds memory.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(
-      std::max<uint64_t>(4 * (config.max_request_bytes + kGrpcOverheadBytes), 64 << 20), INT_MAX)));
+  // etcd's receive limit is --max-request-bytes plus grpc overhead, and
+  // CheckReceivedSize answers a message over it as grpc-go words it. The
+  // transport refuses, before buffering it whole, a message over twice that
+  // (same code and sizes, in C++ gRPC's words: "Received message larger than
+  // max (N vs. M)"), so a client cannot make a member hold more per call.
+  const uint64_t receive_limit = config.max_request_bytes + kGrpcOverheadBytes;
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(std::min<uint64_t>(2 * receive_limit, INT_MAX)));
   builder.SetMaxSendMessageSize(INT_MAX);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(NewUnmarshalErrorInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // Clients keep connections open with pings, as they do against etcd.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
@@ -132,9 +140,14 @@ Status CapstanServer::Start(const ServerConfig& config, std::unique_ptr<CapstanS
     if (ports[i] == 0) {
       return Status::IOError("cannot listen on " + config.listen_client_urls[i].ToString());
     }
-    spdlog::info("serving client traffic insecurely on {}",
+    spdlog::info("serving client traffic {} on {}",
+                 config.listen_client_urls[i].IsTls() ? "securely" : "insecurely",
                  config.listen_client_urls[i].ToString());
   }
+  // Until the Auth service exists, nothing on the client port checks who asks.
+  spdlog::warn(
+      "authentication is not implemented: any client that can reach the client URLs can read "
+      "and write every key");
   if (!config.listen_metrics_urls.empty()) {
     std::vector<std::string> addresses;
     for (const Url& u : config.listen_metrics_urls) addresses.push_back(u.HostPort());

@@ -36,6 +36,8 @@ grpc::Status ToGrpcStatus(const Status& s) {
       code = grpc::StatusCode::INTERNAL;
       break;
   }
+  // gRPC's own errors (a message too large to send) go out as grpc-go words them.
+  if (s.message().starts_with("grpc: ")) return grpc::Status(code, s.message());
   return grpc::Status(code, "etcdserver: " + s.message());
 }
 

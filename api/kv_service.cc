@@ -1,6 +1,7 @@
 #include "api/kv_service.h"
 
 #include "api/applier.h"
+#include "api/grpc_messages.h"
 #include "api/propose_and_reply.h"
 #include "api/request_checks.h"
 
@@ -27,6 +28,9 @@ int64_t TxnPutCost(const etcdserverpb::TxnRequest& r) {
 
 }  // namespace
 
+KvService::KvService(EtcdServer* server)
+    : server_(server), txn_recursion_limit_(TxnRecursionLimit(server->options().max_txn_ops)) {}
+
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
@@ -39,7 +43,8 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   auto read = [this, reactor, req, resp](Status barrier) {
     Status st = barrier;
-    if (st.ok()) st = ExecuteRange(*server_->store(), *req, resp);
+    ResponseBudget budget;
+    if (st.ok()) st = ExecuteRange(*server_->store(), *req, resp, &budget);
     if (st.ok()) server_->FillHeader(resp->mutable_header());
     reactor->Finish(ToGrpcStatus(st));
   };
@@ -77,9 +82,16 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
 }
 
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
-                                         const etcdserverpb::TxnRequest* req,
-                                         etcdserverpb::TxnResponse* resp) {
-  if (grpc::Status g = CheckReceivedSize(*server_, *req); !g.ok()) return FinishNow(ctx, g);
+                                         const grpc::ByteBuffer* raw, grpc::ByteBuffer* out) {
+  // The wire size, as grpc-go measures it, before anything is parsed.
+  if (grpc::Status g = CheckReceivedBytes(*server_, static_cast<int64_t>(raw->Length())); !g.ok()) {
+    return FinishNow(ctx, g);
+  }
+  auto ireq = std::make_shared<internalpb::InternalRequest>();
+  etcdserverpb::TxnRequest* req = ireq->mutable_txn();
+  if (grpc::Status g = ParseTxnRequest(*raw, txn_recursion_limit_, req); !g.ok()) {
+    return FinishNow(ctx, g);
+  }
   if (grpc::Status g = CheckNotLearner(*server_); !g.ok()) return FinishNow(ctx, g);
   Status s = CheckTxnRequest(*req, server_->options().max_txn_ops);
   if (s.ok()) {
@@ -87,9 +99,20 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
     if (cost > 0) s = server_->CheckQuota(cost);
   }
   if (!s.ok()) return FinishNow(ctx, ToGrpcStatus(s));
-  auto ireq = std::make_shared<internalpb::InternalRequest>();
-  *ireq->mutable_txn() = *req;
-  return ProposeAndReply(server_, ctx, std::move(ireq), resp);
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto resp = std::make_shared<etcdserverpb::TxnResponse>();
+  etcdserverpb::TxnResponse* resp_ptr = resp.get();
+  EtcdServer* server = server_;
+  server_->Propose(std::move(ireq), resp_ptr,
+                   [server, reactor, resp = std::move(resp), out](Status st) {
+                     if (!st.ok()) {
+                       reactor->Finish(ToGrpcStatus(st));
+                       return;
+                     }
+                     server->FillHeader(resp->mutable_header());
+                     reactor->Finish(SerializeResponse(*resp, kMaxResponseBytes, out));
+                   });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,

@@ -17,15 +17,18 @@ inline constexpr int64_t kGrpcOverheadBytes = 512 * 1024;
 
 // etcd's gRPC server (grpc-go) refuses a message over its receive limit with
 // this text; C++ gRPC words it differently, so the limit is enforced here and
-// the transport's own limit is set higher, as a memory guard only.
-inline grpc::Status CheckReceivedSize(const EtcdServer& server,
-                                      const google::protobuf::Message& m) {
+// the transport's own limit is set higher (twice as high), as a memory guard.
+inline grpc::Status CheckReceivedBytes(const EtcdServer& server, int64_t size) {
   const int64_t limit = server.options().max_request_bytes + kGrpcOverheadBytes;
-  const auto size = static_cast<int64_t>(m.ByteSizeLong());
   if (size <= limit) return grpc::Status::OK;
   return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                       "grpc: received message larger than max (" + std::to_string(size) + " vs. " +
                           std::to_string(limit) + ")");
+}
+
+inline grpc::Status CheckReceivedSize(const EtcdServer& server,
+                                      const google::protobuf::Message& m) {
+  return CheckReceivedBytes(server, static_cast<int64_t>(m.ByteSizeLong()));
 }
 
 template <typename Response>

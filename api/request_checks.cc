@@ -122,12 +122,16 @@ Status CheckTxnRequest(const etcdserverpb::TxnRequest& r, int max_txn_ops) {
   for (const auto& c : r.compare()) {
     if (c.key().empty()) return Status::InvalidArgument(errors::kEmptyKey);
   }
+  // As etcd's checkTxnRequest: a nested txn gets what this level left of the
+  // budget, so the whole tree, not each level, is bounded by --max-txn-ops
+  // (and so is the nesting depth).
+  const int nested_budget = max_txn_ops - ops;
   for (const auto& op : r.success()) {
-    Status s = CheckRequestOp(op, max_txn_ops);
+    Status s = CheckRequestOp(op, nested_budget);
     if (!s.ok()) return s;
   }
   for (const auto& op : r.failure()) {
-    Status s = CheckRequestOp(op, max_txn_ops);
+    Status s = CheckRequestOp(op, nested_budget);
     if (!s.ok()) return s;
   }
   PathWrites w;

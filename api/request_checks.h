@@ -13,6 +13,8 @@ Status CheckPutRequest(const etcdserverpb::PutRequest& r);
 Status CheckDeleteRequest(const etcdserverpb::DeleteRangeRequest& r);
 // Limits, empty keys and, recursively, every operation; then puts that
 // collide with each other or with deletes on the same path (duplicate key).
+// `max_txn_ops` bounds the whole tree as in etcd: a level may hold that many
+// compares or ops per branch, and its nested txns share what it leaves.
 Status CheckTxnRequest(const etcdserverpb::TxnRequest& r, int max_txn_ops);
 
 }  // namespace capstan::api

@@ -213,16 +213,31 @@ void MvccStore::CollectRevisions(const KeyRange& range, int64_t rev, const Range
 }
 
 Status MvccStore::ReadValues(const LmdbTxn& txn, const std::vector<Revision>& revs,
-                             std::vector<mvccpb::KeyValue>* kvs) const {
-  kvs->resize(revs.size());
+                             const RangeOptions& opts, RangeResult* out) const {
+  // The records are located first (pointers into the map, nothing copied),
+  // so that a read too large for its bound is refused before it takes memory.
+  std::vector<std::string_view> records(revs.size());
   char rev_key[kTombstoneKeyBytes];
+  int64_t bytes = 0;
   for (size_t i = 0; i < revs.size(); ++i) {
-    std::string_view v;
-    Status s = txn.Get(key_dbi_, EncodeRevisionKey(revs[i], false, rev_key), &v);
+    Status s = txn.Get(key_dbi_, EncodeRevisionKey(revs[i], false, rev_key), &records[i]);
     if (!s.ok()) {
       return Status::Corruption("mvcc: revision " + std::to_string(revs[i].main) + "_" +
                                 std::to_string(revs[i].sub) + " missing: " + s.message());
     }
+    bytes += RangeKvBytes(records[i].size());
+    if (opts.max_bytes > 0 && bytes > opts.max_bytes) {
+      out->bytes = bytes;
+      return Status::ResourceExhausted("range result larger than " +
+                                       std::to_string(opts.max_bytes) + " bytes");
+    }
+  }
+  out->bytes = bytes;
+  if (opts.sizes_only) return Status::OK();
+  std::vector<mvccpb::KeyValue>* kvs = &out->kvs;
+  kvs->resize(revs.size());
+  for (size_t i = 0; i < revs.size(); ++i) {
+    const std::string_view v = records[i];
     if (!(*kvs)[i].ParseFromArray(v.data(), static_cast<int>(v.size()))) {
       return Status::Corruption("mvcc: bad value at revision " + std::to_string(revs[i].main));
     }
@@ -247,7 +262,7 @@ Status MvccStore::Range(const KeyRange& range, const RangeOptions& opts, RangeRe
     Status s = txn.Begin(env_, true);
     if (!s.ok()) return s;
   }
-  return ReadValues(txn, revs, &out->kvs);
+  return ReadValues(txn, revs, opts, out);
 }
 
 Status MvccStore::ReadEvents(int64_t start_rev, int64_t end_rev, size_t max_events,
@@ -667,7 +682,7 @@ Status WriteBatch::Range(const KeyRange& range, const RangeOptions& opts, RangeR
     out->rev = cur;
     store_->CollectRevisions(range, rev, opts, &revs, &out->count);
   }
-  return store_->ReadValues(txn_, revs, &out->kvs);
+  return store_->ReadValues(txn_, revs, opts, out);
 }
 
 Status WriteBatch::Put(std::string_view key, std::string_view value, int64_t lease,
@@ -713,8 +728,19 @@ Status WriteBatch::DeleteRange(const KeyRange& range, std::vector<mvccpb::KeyVal
                                int64_t* count) {
   if (!open_status_.ok()) return open_status_;
   RangeResult rr;
-  Status s = Range(range, RangeOptions{}, &rr);
-  if (!s.ok()) return s;
+  Status s;
+  if (deleted != nullptr) {
+    s = Range(range, RangeOptions{}, &rr);
+    if (!s.ok()) return s;
+  } else {
+    // Only the keys are needed: from the index, without reading (and
+    // holding) every value of what may be most of the store.
+    std::shared_lock l(store_->index_.mutex());
+    store_->index_.Visit(range, ReadRevision(), [&](const std::string& key, const KeyVersion&) {
+      rr.kvs.emplace_back().set_key(key);
+      return true;
+    });
+  }
   *count = static_cast<int64_t>(rr.kvs.size());
   for (mvccpb::KeyValue& old : rr.kvs) {
     const Revision rev{begin_rev_ + 1, changes_};

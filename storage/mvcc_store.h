@@ -56,13 +56,30 @@ struct RangeOptions {
   int64_t limit = 0;  // 0 = no limit
   int64_t rev = 0;    // 0 = current
   bool count_only = false;
+  // A bound on what a read may hold in memory: when the KeyValues found
+  // would take more than this many bytes as repeated message fields
+  // (RangeKvBytes each), the range fails with ResourceExhausted before any
+  // value is copied, and RangeResult::bytes says how many bytes were counted
+  // when it stopped (more than max_bytes). 0 = no bound.
+  int64_t max_bytes = 0;
+  // Only count and bytes are wanted: no value is copied.
+  bool sizes_only = false;
 };
 
 struct RangeResult {
   std::vector<mvccpb::KeyValue> kvs;
   int64_t count = 0;  // keys in the range at `rev`, regardless of limit
   int64_t rev = 0;    // the store's revision (not the one read, as in etcd)
+  int64_t bytes = 0;  // the kvs as repeated message fields (RangeKvBytes each)
 };
+
+// What a stored KeyValue record of `record_bytes` adds to a message that
+// holds it in a repeated field: the record, its tag and its length.
+inline int64_t RangeKvBytes(size_t record_bytes) {
+  int64_t varint = 1;
+  for (size_t n = record_bytes; n >= 0x80; n >>= 7) ++varint;
+  return 1 + varint + static_cast<int64_t>(record_bytes);
+}
 
 // Tables beside the MVCC data, for state other layers persist through the
 // store so that it commits atomically with the data (leases, alarms, members).
@@ -163,9 +180,10 @@ class MvccStore {
   // Rebuilds the key index, leases and counters from LMDB; caller holds the
   // index lock exclusively and compact_mu_ (or is Open, before any thread).
   Status RestoreLocked();
-  // Reads values for `revs` through `txn`.
-  Status ReadValues(const LmdbTxn& txn, const std::vector<Revision>& revs,
-                    std::vector<mvccpb::KeyValue>* kvs) const;
+  // Reads values for `revs` through `txn`, within opts.max_bytes (see
+  // RangeOptions); out->bytes gets their size.
+  Status ReadValues(const LmdbTxn& txn, const std::vector<Revision>& revs, const RangeOptions& opts,
+                    RangeResult* out) const;
   // Collects the revisions of `range` visible at `rev`; caller holds the index lock.
   void CollectRevisions(const KeyRange& range, int64_t rev, const RangeOptions& opts,
                         std::vector<Revision>* revs, int64_t* count) const;
