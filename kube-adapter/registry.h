@@ -65,21 +65,30 @@ class Registry {
                               Json* out);
   std::optional<ApiError> List(const ResourceInfo& r, const std::string& ns, const ListOptions& o,
                                ListResult* out);
+  // The write verbs. Each prepares the object it means to store (create:
+  // metadata; update: merged with the stored object; patch: the patch
+  // applied to it, retried on a race) and hands it to the one private Write
+  // path, which runs admission, RBAC escalation prevention, validation and
+  // quota on that final object. `dry_run` (?dryRun=All) runs all of it and
+  // stores nothing.
   std::optional<ApiError> Create(const ResourceInfo& r, const std::string& ns, const UserInfo& user,
                                  Json obj, Json* out, bool dry_run = false);
   // PUT. A missing object is 404 (Kubernetes creates it only for a few kinds).
   std::optional<ApiError> Update(const ResourceInfo& r, const std::string& ns,
                                  const std::string& name, const UserInfo& user, Json obj, Json* out,
-                                 const std::string& subresource = "");
+                                 const std::string& subresource = "", bool dry_run = false);
   std::optional<ApiError> Patch(const ResourceInfo& r, const std::string& ns,
                                 const std::string& name, const UserInfo& user,
                                 const std::string& content_type, const std::string& body, Json* out,
-                                const std::string& subresource = "");
+                                const std::string& subresource = "", bool dry_run = false);
   std::optional<ApiError> Delete(const ResourceInfo& r, const std::string& ns,
                                  const std::string& name, const UserInfo& user, const Json& options,
-                                 Json* out);
+                                 Json* out, bool dry_run = false);
   std::optional<ApiError> DeleteCollection(const ResourceInfo& r, const std::string& ns,
-                                           const UserInfo& user, const ListOptions& o, Json* out);
+                                           const UserInfo& user, const ListOptions& o, Json* out,
+                                           bool dry_run = false);
+  // The autoscaling/v1 Scale of a Deployment, ReplicaSet or StatefulSet.
+  static Json ToScale(const ResourceInfo& r, const Json& obj);
   // Streams watch events until the client leaves, the timeout passes or the
   // server stops. `table_version` non-empty wraps objects as Table rows.
   void Watch(const ResourceInfo& r, const std::string& ns, const ListOptions& o,
@@ -98,16 +107,46 @@ class Registry {
   void Stop() { stopping_ = true; }
 
  private:
-  struct Write;
+  // What a Write does.
+  enum class WriteVerb { kCreate, kUpdate, kDelete };
+  struct WriteRequest {
+    WriteVerb verb;
+    std::string subresource;      // "", "status" or "scale" (update only)
+    bool dry_run = false;         // everything but the store write and its side effects
+    bool generated_name = false;  // create: pick another name on a collision
+  };
+  // The one path every client write takes (create, update, every kind of
+  // patch, the status and scale subresources, delete, each item of a
+  // deletecollection), so no verb can skip a check. On the final object:
+  //   create/update: Admit (defaulting, RBAC escalation prevention,
+  //   NamespaceLifecycle, mutating admission, validation with immutable
+  //   fields, LimitRanger), then the controllers' synchronous parts (quota
+  //   status, CRD conditions, service addresses, SA token Secret);
+  //   all: the store write, charging ResourceQuota in the same Txn (403 over
+  //   quota), then the after-write controllers (default ServiceAccount,
+  //   ClusterRole aggregation, CRD discovery, token Secret cleanup).
+  // `cur` is the stored object (null for create, required otherwise); `obj`
+  // the object to store (mutated; null for delete).
+  std::optional<ApiError> Write(const ResourceInfo& r, const std::string& ns, const UserInfo& user,
+                                const WriteRequest& w, const StoredObject* cur, Json* obj);
   std::optional<ApiError> ListRaw(const ResourceInfo& r, const std::string& ns,
                                   std::vector<StoredObject>* out, int64_t* rev = nullptr);
   std::optional<ApiError> ListObjects(const std::string& group, const std::string& resource,
                                       const std::string& ns, std::vector<Json>* out);
-  // Admission and validation of a create or update; mutates obj.
+  // Admission and validation of a create (old null) or update; mutates obj.
+  // Only Write calls it.
   std::optional<ApiError> Admit(const ResourceInfo& r, const std::string& ns, const UserInfo& user,
-                                Json* obj, const Json* old, bool is_create);
+                                const WriteRequest& w, Json* obj, const Json* old);
+  // RBAC escalation prevention for a Role, ClusterRole, RoleBinding or
+  // ClusterRoleBinding about to be stored (Kubernetes' policybased storage).
+  std::optional<ApiError> CheckRbacEscalation(const ResourceInfo& r, const std::string& ns,
+                                              const UserInfo& user, const WriteRequest& w,
+                                              const Json& obj, const Json* old);
   // Writes obj (or deletes when obj is null) comparing the key's mod_revision
   // with `expected` (0: must not exist), charging quotas in the same Txn.
+  // The storage step of Write; called directly only for the registry's own
+  // controller writes (bootstrap, aggregation, token Secrets, namespace
+  // finalization), never for a client's object.
   std::optional<ApiError> Commit(const ResourceInfo& r, const std::string& ns,
                                  const std::string& name, int64_t expected, const Json* old,
                                  Json* obj,
@@ -121,7 +160,6 @@ class Registry {
   std::optional<ApiError> ReaggregateClusterRoles();
   std::optional<ApiError> RefreshCustomResources();
   std::optional<ApiError> DeleteNamespaceContents(const std::string& ns);
-  Json ToScale(const ResourceInfo& r, const Json& obj);
   static void AllocateServiceAddresses(Json* svc);
 
   StoreClient* const store_;

@@ -1,0 +1,386 @@
+"""One authorization and admission chain for every write verb (issue 12 item 4).
+
+A table of RBAC-relevant verbs (create, update, patch as merge, JSON and
+strategic-merge patch, delete, deletecollection) x resources (Role,
+ClusterRole, RoleBinding, ClusterRoleBinding) x escalation paths (grant a rule
+the writer lacks, widen to `*`, bind a role the writer lacks, add oneself to a
+binding of admin / cluster-admin), each answered through real HTTPS exactly as
+kube-apiserver answers: 403 with its message, or success when the writer holds
+`escalate` / `bind`. Then admission on normal resources through patch:
+validation, immutable pod fields, ResourceQuota, and dryRun never storing.
+"""
+
+import json
+
+from harness import run_tests
+from kube_env import KubeServer, b64decode, check
+
+RBAC = "rbac.authorization.k8s.io"
+NS = "esc"
+MERGE = "application/merge-patch+json"
+JSONP = "application/json-patch+json"
+SMP = "application/strategic-merge-patch+json"
+
+# What mallory (and every other writer here) legitimately holds.
+WRITER_RULES = [
+    {"apiGroups": [RBAC], "resources": ["roles", "rolebindings", "clusterroles",
+                                        "clusterrolebindings"],
+     "verbs": ["get", "list", "create", "update", "patch", "delete", "deletecollection"]},
+    {"apiGroups": [""], "resources": ["configmaps"],
+     "verbs": ["get", "list", "create", "update", "patch", "delete"]},
+]
+COVERED = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
+SECRET_RULE = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}
+STAR_RULE = {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}
+MISSING = {"secret": '{APIGroups:[""], Resources:["secrets"], Verbs:["get"]}',
+           "star": '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}'}
+
+
+def as_user(user):
+    return {"Impersonate-User": user}
+
+
+def grant_header(user, groups='["system:authenticated"]'):
+    return (f'user "{user}" (groups={groups}) is attempting to grant RBAC permissions not '
+            'currently held:')
+
+
+def path_of(resource, name=""):
+    ns = f"/namespaces/{NS}" if resource in ("roles", "rolebindings") else ""
+    return f"/apis/{RBAC}/v1{ns}/{resource}" + (f"/{name}" if name else "")
+
+
+def kind_of(resource):
+    return {"roles": "Role", "clusterroles": "ClusterRole", "rolebindings": "RoleBinding",
+            "clusterrolebindings": "ClusterRoleBinding"}[resource]
+
+
+def obj(resource, name, **fields):
+    o = {"apiVersion": f"{RBAC}/v1", "kind": kind_of(resource), "metadata": {"name": name}}
+    if resource in ("roles", "rolebindings"):
+        o["metadata"]["namespace"] = NS
+    o.update(fields)
+    return o
+
+
+def user_subject(name):
+    return {"kind": "User", "name": name, "apiGroup": RBAC}
+
+
+def setup(s):
+    def admin(method, path, body=None, ct="application/json"):
+        code, out = s.request(method, path, body, content_type=ct)
+        check(code in (200, 201), f"setup {method} {path}", code, out)
+        return out
+    admin("POST", "/api/v1/namespaces", {"metadata": {"name": NS}})
+    admin("POST", path_of("clusterroles"), obj("clusterroles", "rbac-writer", rules=WRITER_RULES))
+    admin("POST", path_of("clusterroles"), obj(
+        "clusterroles", "rbac-escalator", rules=WRITER_RULES + [
+            {"apiGroups": [RBAC], "resources": ["roles", "clusterroles"],
+             "verbs": ["escalate", "bind"]}]))
+    admin("POST", path_of("clusterroles"), obj(
+        "clusterroles", "rbac-reader",
+        rules=[{"apiGroups": [RBAC], "resources": ["*"], "verbs": ["get", "list"]}]))
+    admin("POST", path_of("clusterroles"), obj("clusterroles", "secret-reader", rules=[SECRET_RULE]))
+    for user, role in (("mallory", "rbac-writer"), ("trent", "rbac-escalator"),
+                       ("reader", "rbac-reader")):
+        admin("POST", path_of("clusterrolebindings"), obj(
+            "clusterrolebindings", f"{user}-{role}", subjects=[user_subject(user)],
+            roleRef={"apiGroup": RBAC, "kind": "ClusterRole", "name": role}))
+
+
+def write(s, user, verb, resource, name, body):
+    """One write of `body` (a full object, or the patch) by `user`."""
+    h = as_user(user)
+    if verb == "create":
+        return s.request("POST", path_of(resource), body, headers=h)
+    if verb == "update":
+        return s.request("PUT", path_of(resource, name), body, headers=h)
+    ct = {"patch-merge": MERGE, "patch-json": JSONP, "patch-strategic": SMP}[verb]
+    return s.request("PATCH", path_of(resource, name), body, content_type=ct, headers=h)
+
+
+VERBS = ["create", "update", "patch-merge", "patch-json", "patch-strategic"]
+
+
+def role_cases():
+    """(resource, verb, escalation, user, expect_ok)."""
+    for resource in ("roles", "clusterroles"):
+        for verb in VERBS:
+            for esc in ("secret", "star"):
+                for user in ("mallory", "trent"):
+                    yield resource, verb, esc, user
+
+
+def test_role_escalation_table():
+    with KubeServer() as s:
+        setup(s)
+        failures = []
+        for resource, verb, esc, user in role_cases():
+            name = f"{resource[:-1]}-{verb}-{esc}-{user}"
+            rule = SECRET_RULE if esc == "secret" else STAR_RULE
+            if verb != "create":
+                code, out = s.request("POST", path_of(resource),
+                                      obj(resource, name, rules=COVERED))
+                check(code == 201, "base role", name, code, out)
+            if verb in ("create", "update"):
+                body = obj(resource, name, rules=COVERED + [rule])
+            elif verb == "patch-json":
+                body = [{"op": "add", "path": "/rules/-", "value": rule}]
+            else:
+                body = {"rules": COVERED + [rule]}
+            code, out = write(s, user, verb, resource, name, body)
+            want_ok = user == "trent"  # holds `escalate`
+            if want_ok:
+                if code not in (200, 201):
+                    failures.append(f"{name}: want success, got {code} {out}")
+                continue
+            want = (f'{resource}.{RBAC} "{name}" is forbidden: ' + grant_header(user) + "\n" +
+                    MISSING[esc])
+            if code != 403 or out.get("message") != want or out.get("reason") != "Forbidden":
+                failures.append(f"{name}: want 403 {want!r}, got {code} {out}")
+                continue
+            # Nothing was stored.
+            code, cur = s.request("GET", path_of(resource, name))
+            stored = cur.get("rules") if code == 200 else None
+            if verb == "create" and code != 404:
+                failures.append(f"{name}: refused create stored the role: {cur}")
+            if verb != "create" and stored != COVERED:
+                failures.append(f"{name}: refused write changed the role: {stored}")
+        check(not failures, f"{len(failures)} role escalation case(s) wrong", *failures)
+
+
+def binding_cases():
+    for resource in ("rolebindings", "clusterrolebindings"):
+        for verb in VERBS:
+            for esc in ("lacking", "admin"):
+                for user in ("mallory", "trent"):
+                    yield resource, verb, esc, user
+
+
+def test_binding_escalation_table():
+    with KubeServer() as s:
+        setup(s)
+        failures = []
+        for resource, verb, esc, user in binding_cases():
+            name = f"{resource[:-1]}-{verb}-{esc}-{user}"
+            role = "secret-reader" if esc == "lacking" else (
+                "admin" if resource == "rolebindings" else "cluster-admin")
+            ref = {"apiGroup": RBAC, "kind": "ClusterRole", "name": role}
+            nobody = user_subject("nobody")
+            if verb != "create":
+                # An existing binding of the role to someone else; the writer
+                # adds itself to it.
+                code, out = s.request("POST", path_of(resource),
+                                      obj(resource, name, subjects=[nobody], roleRef=ref))
+                check(code == 201, "base binding", name, code, out)
+            me = user_subject(user)
+            if verb in ("create", "update"):
+                body = obj(resource, name, subjects=[nobody, me], roleRef=ref)
+            elif verb == "patch-json":
+                body = [{"op": "add", "path": "/subjects/-", "value": me}]
+            else:
+                body = {"subjects": [nobody, me]}
+            code, out = write(s, user, verb, resource, name, body)
+            if user == "trent":  # holds `bind`
+                if code not in (200, 201):
+                    failures.append(f"{name}: want success, got {code} {out}")
+                continue
+            want = f'{resource}.{RBAC} "{name}" is forbidden: ' + grant_header(user)
+            msg = out.get("message", "") if isinstance(out, dict) else ""
+            exact = esc != "lacking" or msg == want + "\n" + MISSING["secret"]
+            if code != 403 or not msg.startswith(want + "\n") or not exact:
+                failures.append(f"{name}: want 403 {want!r}, got {code} {out}")
+                continue
+            code, cur = s.request("GET", path_of(resource, name))
+            if verb == "create" and code != 404:
+                failures.append(f"{name}: refused create stored the binding: {cur}")
+            if verb != "create" and cur.get("subjects") != [nobody]:
+                failures.append(f"{name}: refused write changed the subjects: {cur}")
+        check(not failures, f"{len(failures)} binding escalation case(s) wrong", *failures)
+
+
+def test_writes_within_own_rules_and_gc_fields_pass():
+    with KubeServer() as s:
+        setup(s)
+        for resource in ("roles", "clusterroles"):
+            name = f"own-{resource}"
+            code, out = write(s, "mallory", "create", resource, name,
+                              obj(resource, name, rules=COVERED))
+            check(code == 201, f"create {resource} within own rules", code, out)
+            for verb, body in (("patch-merge", {"metadata": {"labels": {"a": "b"}}}),
+                               ("patch-json", [{"op": "replace", "path": "/rules/0/verbs",
+                                                "value": ["get", "list"]}]),
+                               ("patch-strategic", {"metadata": {"annotations": {"x": "y"}}})):
+                code, out = write(s, "mallory", verb, resource, name, body)
+                check(code == 200, f"{verb} {resource} within own rules", code, out)
+        # A role mallory does not cover: only GC fields (finalizers,
+        # ownerReferences) may change without escalation; anything else is 403.
+        code, out = s.request("POST", path_of("roles"), obj("roles", "big", rules=[STAR_RULE]))
+        check(code == 201, "admin creates a * role", code, out)
+        code, out = write(s, "mallory", "patch-merge", "roles", "big",
+                          {"metadata": {"finalizers": ["example.com/keep"]}})
+        check(code == 200, "GC-only patch of a role mallory does not cover", code, out)
+        code, out = write(s, "mallory", "patch-merge", "roles", "big",
+                          {"metadata": {"labels": {"a": "b"}}})
+        check(code == 403 and out["message"].startswith(
+            f'roles.{RBAC} "big" is forbidden: ' + grant_header("mallory")), "label patch", out)
+
+
+def test_delete_and_deletecollection_need_only_authorization():
+    with KubeServer() as s:
+        setup(s)
+        ref = {"apiGroup": RBAC, "kind": "ClusterRole", "name": "admin"}
+        for name in ("adm-1", "adm-2"):
+            code, out = s.request("POST", path_of("rolebindings"),
+                                  obj("rolebindings", name, subjects=[user_subject("nobody")],
+                                      roleRef=ref))
+            check(code == 201, "binding", code, out)
+        code, out = s.request("DELETE", path_of("rolebindings", "adm-1"), headers=as_user("reader"))
+        check(code == 403 and out["message"] ==
+              f'rolebindings.{RBAC} "adm-1" is forbidden: User "reader" cannot delete resource '
+              f'"rolebindings" in API group "{RBAC}" in the namespace "{NS}"', "reader delete",
+              code, out)
+        code, out = s.request("DELETE", path_of("rolebindings"), headers=as_user("reader"))
+        check(code == 403 and out["message"] ==
+              f'rolebindings.{RBAC} is forbidden: User "reader" cannot deletecollection resource '
+              f'"rolebindings" in API group "{RBAC}" in the namespace "{NS}"', "reader dc",
+              code, out)
+        # Removing a grant is never an escalation.
+        code, out = s.request("DELETE", path_of("rolebindings", "adm-1"), headers=as_user("mallory"))
+        check(code == 200, "mallory deletes a binding of admin", code, out)
+        code, out = s.request("DELETE", path_of("rolebindings"), headers=as_user("mallory"))
+        check(code == 200 and [i["metadata"]["name"] for i in out["items"]] == ["adm-2"],
+              "mallory deletecollection", code, out)
+        code, out = s.request("GET", path_of("rolebindings"))
+        check(code == 200 and out["items"] == [], "all gone", out)
+
+
+def test_serviceaccount_cannot_patch_itself_into_admin():
+    """The reported attack: a ServiceAccount allowed to patch RoleBindings adds
+    itself to a binding of ClusterRole admin."""
+    with KubeServer() as s:
+        setup(s)
+        code, sa = s.request("POST", f"/api/v1/namespaces/{NS}/serviceaccounts",
+                             {"metadata": {"name": "patcher"}})
+        check(code == 201, "sa", code, sa)
+        code, sec = s.request("GET", f"/api/v1/namespaces/{NS}/secrets/{sa['secrets'][0]['name']}")
+        token = b64decode(sec["data"]["token"])
+        s.request("POST", path_of("roles"), obj("roles", "binding-patcher", rules=[
+            {"apiGroups": [RBAC], "resources": ["rolebindings"], "verbs": ["get", "patch"]}]))
+        s.request("POST", path_of("rolebindings"), obj(
+            "rolebindings", "patcher", roleRef={"apiGroup": RBAC, "kind": "Role",
+                                                "name": "binding-patcher"},
+            subjects=[{"kind": "ServiceAccount", "name": "patcher", "namespace": NS}]))
+        s.request("POST", path_of("rolebindings"), obj(
+            "rolebindings", "admins", roleRef={"apiGroup": RBAC, "kind": "ClusterRole",
+                                               "name": "admin"},
+            subjects=[user_subject("nobody")]))
+        me = {"kind": "ServiceAccount", "name": "patcher", "namespace": NS}
+        groups = f'["system:serviceaccounts" "system:serviceaccounts:{NS}" "system:authenticated"]'
+        want = (f'rolebindings.{RBAC} "admins" is forbidden: ' +
+                grant_header(f"system:serviceaccount:{NS}:patcher", groups))
+        for ct, body in ((MERGE, {"subjects": [user_subject("nobody"), me]}),
+                         (SMP, {"subjects": [me]}),
+                         (JSONP, [{"op": "add", "path": "/subjects/-", "value": me}])):
+            code, out = s.request("PATCH", path_of("rolebindings", "admins"), body,
+                                  content_type=ct, token=token)
+            check(code == 403 and out["message"].startswith(want + "\n"), f"{ct} refused",
+                  code, out)
+        code, out = s.request("GET", f"/api/v1/namespaces/{NS}/secrets", token=token)
+        check(code == 403, "still no access to secrets", code, out)
+        code, out = s.request("GET", path_of("rolebindings", "admins"))
+        check(out["subjects"] == [user_subject("nobody")], "binding unchanged", out)
+
+
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+       "spec": {"containers": [{"name": "c", "image": "nginx:1.19",
+                                "resources": {"limits": {"cpu": "200m", "memory": "64Mi"}}}]}}
+
+
+def test_patch_runs_admission_on_normal_resources():
+    with KubeServer() as s:
+        ns = "/api/v1/namespaces/adm"
+        code, out = s.request("POST", "/api/v1/namespaces", {"metadata": {"name": "adm"}})
+        check(code == 201, "ns", code, out)
+        # Validation: a bad label is 422 by patch as by update.
+        s.request("POST", ns + "/configmaps", {"metadata": {"name": "cm"}, "data": {"k": "v"}})
+        for ct, body in ((MERGE, {"metadata": {"labels": {"bad key!": "v"}}}),
+                         (JSONP, [{"op": "add", "path": "/metadata/labels",
+                                   "value": {"bad key!": "v"}}])):
+            code, out = s.request("PATCH", ns + "/configmaps/cm", body, content_type=ct)
+            check(code == 422 and out["reason"] == "Invalid" and
+                  out["message"].startswith('ConfigMap "cm" is invalid: metadata.labels: '
+                                            'Invalid value: "bad key!"'), f"{ct} 422", code, out)
+        # dryRun=All runs the chain and stores nothing, for every write verb.
+        code, out = s.request("PATCH", ns + "/configmaps/cm?dryRun=All", {"data": {"k": "dry"}},
+                              content_type=MERGE)
+        check(code == 200 and out["data"]["k"] == "dry", "dry-run patch answers", code, out)
+        code, out = s.request("PUT", ns + "/configmaps/cm?dryRun=All",
+                              {"metadata": {"name": "cm"}, "data": {"k": "dry"}})
+        check(code == 200 and out["data"]["k"] == "dry", "dry-run update answers", code, out)
+        code, out = s.request("DELETE", ns + "/configmaps/cm?dryRun=All")
+        check(code == 200, "dry-run delete answers", code, out)
+        code, out = s.request("GET", ns + "/configmaps/cm")
+        check(code == 200 and out["data"]["k"] == "v", "dry runs stored nothing", code, out)
+        code, out = s.request("PATCH", ns + "/configmaps/cm?dryRun=All",
+                              {"metadata": {"labels": {"bad key!": "v"}}}, content_type=MERGE)
+        check(code == 422, "dry-run patch is still validated", code, out)
+
+        # ResourceQuota on patch: a Service turned NodePort over the quota.
+        code, out = s.request("POST", ns + "/resourcequotas", {
+            "metadata": {"name": "q"}, "spec": {"hard": {"services.nodeports": "0"}}})
+        check(code == 201, "quota", code, out)
+        code, out = s.request("POST", ns + "/services", {
+            "metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}})
+        check(code == 201, "service", code, out)
+        want = ('services "web" is forbidden: exceeded quota: q, requested: services.nodeports=1, '
+                'used: services.nodeports=0, limited: services.nodeports=0')
+        for ct, body in ((MERGE, {"spec": {"type": "NodePort"}}),
+                         (SMP, {"spec": {"type": "NodePort"}}),
+                         (JSONP, [{"op": "add", "path": "/spec/type", "value": "NodePort"}])):
+            code, out = s.request("PATCH", ns + "/services/web", body, content_type=ct)
+            check(code == 403 and out["message"] == want, f"{ct} over quota", code, out)
+        code, svc = s.request("GET", ns + "/services/web")
+        svc["spec"]["type"] = "NodePort"
+        code, out = s.request("PUT", ns + "/services/web", svc)
+        check(code == 403 and out["message"] == want, "update over quota", code, out)
+
+        # Pod containers are immutable: a patch cannot raise a pod's resources
+        # past a LimitRange max or a quota it was admitted under.
+        code, out = s.request("POST", ns + "/limitranges", {
+            "metadata": {"name": "lr"},
+            "spec": {"limits": [{"type": "Container", "max": {"cpu": "500m"}}]}})
+        check(code == 201, "limitrange", code, out)
+        code, out = s.request("POST", ns + "/pods", POD)
+        check(code == 201, "pod", code, out)
+        big = {"spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": "2"}}}]}}
+        want = ('Pod "p" is invalid: spec: Forbidden: pod updates may not change fields other '
+                'than `spec.containers[*].image`, `spec.initContainers[*].image`, '
+                '`spec.activeDeadlineSeconds` or `spec.tolerations` (only additions to existing '
+                'tolerations)')
+        replaced = dict(POD["spec"]["containers"][0], resources={"limits": {"cpu": "2"}})
+        for ct, body in ((SMP, big), (MERGE, {"spec": {"containers": [replaced]}}),
+                         (JSONP, [{"op": "replace",
+                                   "path": "/spec/containers/0/resources/limits/cpu",
+                                   "value": "2"}])):
+            code, out = s.request("PATCH", ns + "/pods/p", body, content_type=ct)
+            check(code == 422 and out["message"].startswith(want), f"{ct} pod resources", code,
+                  out)
+        # The same pod as a create is refused by the LimitRange.
+        code, out = s.request("POST", ns + "/pods",
+                              dict(POD, metadata={"name": "p2"},
+                                   spec={"containers": [{"name": "c", "image": "nginx",
+                                                         "resources": {"limits": {"cpu": "2"}}}]}))
+        check(code == 403 and "maximum cpu usage per Container is 500m, but limit is 2" in
+              out["message"], "create over LimitRange max", code, out)
+        # What a pod update may change still works.
+        code, out = s.request("PATCH", ns + "/pods/p",
+                              {"spec": {"containers": [{"name": "c", "image": "nginx:1.20"}]}},
+                              content_type=SMP)
+        check(code == 200 and out["spec"]["containers"][0]["image"] == "nginx:1.20",
+              "image patch", code, out)
+
+
+
+run_tests(globals())
