@@ -110,6 +110,12 @@ bool KubeApiServer::Start(const KubeApiServerOptions& options, std::unique_ptr<K
   }
   s->store_ = std::make_unique<StoreClient>(options.store_target, options.store_credentials);
   s->registry_ = std::make_unique<Registry>(s->store_.get(), &s->catalog_, s->credentials_.ca_pem);
+  auto signer = ServiceAccountTokenSigner::FromPem(s->credentials_.sa_key_pem);
+  if (!signer) {
+    *error = "cannot load the service-account signing key from " + options.data_dir + "/kube/sa.key";
+    return false;
+  }
+  s->registry_->SetTokenSigner(std::move(signer));
   // The store may still be electing a leader: retry bootstrap for a while.
   std::optional<ApiError> be;
   for (int i = 0; i < 100; ++i) {

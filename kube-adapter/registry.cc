@@ -680,47 +680,106 @@ std::optional<ApiError> Registry::IssueServiceAccountToken(const std::string& ns
   if (auto e = store_->Get("/registry/serviceaccounts/" + ns + "/" + sa_name, &sa, &found))
     return e;
   if (!found) return ApiError::NotFound("", "serviceaccounts", sa_name);
-  // Reuse the account's token Secret (made when the account was created).
-  std::string token;
-  auto secrets = catalog_->Find("", "v1", "secrets");
-  std::vector<StoredObject> raw;
-  if (auto e = ListRaw(*secrets, ns, &raw)) return e;
-  for (auto& s : raw) {
-    const Json ann = s.object["metadata"].value("annotations", Json::object());
-    if (Str(s.object, "type") == kSaTokenType &&
-        Str(ann, "kubernetes.io/service-account.name") == sa_name && s.object.contains("data")) {
-      token = Base64Decode(Str(s.object["data"], "token"));
-      if (!token.empty()) break;
+  if (!tr->contains("spec") || (*tr)["spec"].is_null()) (*tr)["spec"] = Json::object();
+  Json& spec = (*tr)["spec"];
+  auto undecodable = [](const std::string& why) {
+    return ApiError::BadRequest(
+        "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: " + why);
+  };
+  if (!spec.is_object()) return undecodable("spec: expected an object");
+  // Decode (400), default, validate (422), as the apiserver does.
+  int64_t seconds = kDefaultTokenExpirationSeconds;
+  if (spec.contains("expirationSeconds") && !spec["expirationSeconds"].is_null()) {
+    const Json& v = spec["expirationSeconds"];
+    if (!v.is_number_integer()) {
+      return undecodable("spec.expirationSeconds: expected an integer, got " + v.dump());
+    }
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+      return undecodable("spec.expirationSeconds: value out of range");
+    }
+    seconds = v.get<int64_t>();
+  }
+  std::vector<std::string> audiences;
+  if (spec.contains("audiences") && !spec["audiences"].is_null()) {
+    if (!spec["audiences"].is_array()) return undecodable("spec.audiences: expected an array");
+    for (const auto& a : spec["audiences"]) {
+      if (!a.is_string()) return undecodable("spec.audiences: expected strings");
+      audiences.push_back(a.get<std::string>());
     }
   }
-  if (token.empty()) {
-    Json sa_obj = sa.object;
-    if (auto e = CreateServiceAccountToken(ns, &sa_obj)) return e;
-    auto sa_info = catalog_->Find("", "v1", "serviceaccounts");
-    Commit(*sa_info, ns, sa_name, sa.mod_revision, &sa.object, &sa_obj, {}, nullptr);
-    return IssueServiceAccountToken(ns, sa_name, tr);
+  auto causes = ValidateTokenExpiration(seconds);
+  if (!causes.empty()) {
+    return ApiError::Invalid("authentication.k8s.io", "TokenRequest", "", std::move(causes));
   }
-  int64_t seconds = 3600;
-  if (tr->contains("spec") && (*tr)["spec"].is_object() &&
-      (*tr)["spec"].contains("expirationSeconds") &&
-      (*tr)["spec"]["expirationSeconds"].is_number_integer()) {
-    seconds = (*tr)["spec"]["expirationSeconds"].get<int64_t>();
+  BoundTokenClaims claims;
+  if (spec.contains("boundObjectRef") && !spec["boundObjectRef"].is_null()) {
+    const Json& ref = spec["boundObjectRef"];
+    if (!ref.is_object()) return undecodable("spec.boundObjectRef: expected an object");
+    const std::string api_version = Str(ref, "apiVersion"), kind = Str(ref, "kind");
+    const std::string ref_name = Str(ref, "name"), ref_uid = Str(ref, "uid");
+    const size_t slash = api_version.find('/');
+    const std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
+    const std::string version =
+        slash == std::string::npos ? api_version : api_version.substr(slash + 1);
+    std::string resource;
+    if (group.empty() && kind == "Pod") resource = "pods";
+    if (group.empty() && kind == "Secret") resource = "secrets";
+    if (resource.empty()) {
+      return ApiError::BadRequest("cannot bind token to object of type " + group + "/" + version +
+                                  ", Kind=" + kind);
+    }
+    StoredObject bound;
+    if (auto e = store_->Get("/registry/" + resource + "/" + ns + "/" + ref_name, &bound, &found)) {
+      return e;
+    }
+    if (!found) return ApiError::NotFound("", resource, ref_name);
+    if (kind == "Pod") {
+      const Json pod_spec = bound.object.value("spec", Json::object());
+      if (Str(pod_spec, "serviceAccountName") != sa_name) {
+        return ApiError::BadRequest("cannot bind token for serviceaccount \"" + sa_name +
+                                    "\" to pod running with different serviceaccount name.");
+      }
+    }
+    const std::string uid = MetaStr(bound.object, "uid");
+    if (!ref_uid.empty() && ref_uid != uid) {
+      return ApiError::Conflict("", kind, ref_name,
+                                "the UID in the bound object reference (" + ref_uid +
+                                    ") does not match the UID in record. The object might have "
+                                    "been deleted and then recreated");
+    }
+    claims.bound_kind = kind;
+    claims.bound_name = ref_name;
+    claims.bound_uid = uid;
   }
-  std::time_t t = std::time(nullptr) + seconds;
+  if (!signer_) return ApiError::InternalError("failed to generate token: no signing key");
+  if (audiences.empty()) audiences = {kServiceAccountIssuer};
+  const int64_t now = now_();
+  claims.issuer = kServiceAccountIssuer;
+  claims.subject = "system:serviceaccount:" + ns + ":" + sa_name;
+  claims.audiences = audiences;
+  claims.issued_at = now;
+  claims.not_before = now;
+  claims.expiry = now + seconds;
+  claims.ns = ns;
+  claims.sa_name = sa_name;
+  claims.sa_uid = MetaStr(sa.object, "uid");
+  const std::string token = signer_->Sign(claims);
+  if (token.empty()) return ApiError::InternalError("failed to generate token: signing failed");
+
+  const std::time_t t = static_cast<std::time_t>(now + seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   (*tr)["apiVersion"] = "authentication.k8s.io/v1";
   (*tr)["kind"] = "TokenRequest";
-  Json meta = Json{{"name", sa_name}, {"namespace", ns}, {"creationTimestamp", NowRfc3339()}};
-  (*tr)["metadata"] = meta;
-  Json spec = tr->value("spec", Json::object());
-  if (!spec.is_object()) spec = Json::object();
-  if (!spec.contains("audiences"))
-    spec["audiences"] = Json::array({"https://kubernetes.default.svc.cluster.local"});
+  (*tr)["metadata"] =
+      Json{{"name", sa_name}, {"namespace", ns}, {"creationTimestamp", NowRfc3339()}};
+  Json aud = Json::array();
+  for (const auto& a : audiences) aud.push_back(a);
+  spec["audiences"] = aud;
   spec["expirationSeconds"] = seconds;
-  (*tr)["spec"] = spec;
+  if (!spec.contains("boundObjectRef")) spec["boundObjectRef"] = nullptr;
   (*tr)["status"] = Json{{"token", token}, {"expirationTimestamp", buf}};
   return std::nullopt;
 }
@@ -1241,7 +1300,40 @@ std::optional<ApiError> Registry::LoadPolicy(RbacPolicy* p) {
   return std::nullopt;
 }
 
+bool Registry::AuthenticateBoundToken(const std::string& token, UserInfo* user) {
+  if (!signer_) return false;
+  BoundTokenClaims c;
+  if (signer_->Verify(token, now_(), {kServiceAccountIssuer}, &c)) return false;
+  // The account, and the object the token is bound to, must still be the
+  // ones it was issued for.
+  StoredObject sa;
+  bool found = false;
+  if (store_->Get("/registry/serviceaccounts/" + c.ns + "/" + c.sa_name, &sa, &found) || !found) {
+    return false;
+  }
+  if (MetaStr(sa.object, "uid") != c.sa_uid) return false;
+  if (!c.bound_kind.empty()) {
+    const std::string resource = c.bound_kind == "Pod" ? "pods" : "secrets";
+    StoredObject bound;
+    if (store_->Get("/registry/" + resource + "/" + c.ns + "/" + c.bound_name, &bound, &found) ||
+        !found) {
+      return false;
+    }
+    if (MetaStr(bound.object, "uid") != c.bound_uid) return false;
+    if (bound.object.contains("metadata") && bound.object["metadata"].is_object() &&
+        bound.object["metadata"].contains("deletionTimestamp")) {
+      return false;
+    }
+  }
+  user->name = c.subject;
+  user->uid = c.sa_uid;
+  user->groups = {"system:serviceaccounts", "system:serviceaccounts:" + c.ns,
+                  "system:authenticated"};
+  return true;
+}
+
 bool Registry::AuthenticateServiceAccountToken(const std::string& token, UserInfo* user) {
+  if (LooksLikeJwt(token)) return AuthenticateBoundToken(token, user);
   std::pair<std::string, std::string> where;
   bool known = false;
   {

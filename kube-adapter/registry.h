@@ -10,6 +10,7 @@
 // is exact and concurrent creates can never over-commit.
 #pragma once
 
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -24,6 +25,7 @@
 #include "kube-adapter/label_selector.h"
 #include "kube-adapter/rbac_policy.h"
 #include "kube-adapter/resource_catalog.h"
+#include "kube-adapter/service_account_token.h"
 #include "kube-adapter/store_client.h"
 #include "kube-adapter/user_info.h"
 
@@ -94,14 +96,25 @@ class Registry {
   void Watch(const ResourceInfo& r, const std::string& ns, const ListOptions& o,
              const std::string& table_version, HttpResponder& w);
 
-  // serviceaccounts/<name>/token (TokenRequest, `kubectl create token`): the
-  // account's token, valid while the account and its token Secret live.
+  // serviceaccounts/<name>/token (TokenRequest, `kubectl create token`): a
+  // bound token (see service_account_token.h) for spec.audiences (default the
+  // API server's), valid spec.expirationSeconds (default 1 h; 422 outside
+  // [10 min, 2^32 s]) and while the account, and the Pod or Secret of
+  // spec.boundObjectRef if any, exist with the same uid.
   std::optional<ApiError> IssueServiceAccountToken(const std::string& ns, const std::string& sa,
                                                    Json* token_request);
+  // The key bound tokens are signed with; without one, TokenRequest is 500.
+  void SetTokenSigner(std::unique_ptr<ServiceAccountTokenSigner> signer) {
+    signer_ = std::move(signer);
+  }
+  // The clock of token issue and expiry (unix seconds); tests replace it.
+  void SetClock(std::function<int64_t()> now) { now_ = std::move(now); }
 
   // The RBAC objects, read in one consistent Txn.
   std::optional<ApiError> LoadPolicy(RbacPolicy* p);
-  // Authentication of a ServiceAccount token: the user it stands for.
+  // Authentication of a ServiceAccount token, bound (JWT: signature, expiry,
+  // audience, then the account and bound object looked up) or legacy (the
+  // token of a live token Secret of a live account): the user it stands for.
   bool AuthenticateServiceAccountToken(const std::string& token, UserInfo* user);
 
   void Stop() { stopping_ = true; }
@@ -170,6 +183,10 @@ class Registry {
 
   std::mutex ns_locks_mu_;
   std::map<std::string, std::shared_ptr<std::mutex>> ns_locks_;
+  std::unique_ptr<ServiceAccountTokenSigner> signer_;
+  std::function<int64_t()> now_ = [] { return static_cast<int64_t>(std::time(nullptr)); };
+  bool AuthenticateBoundToken(const std::string& token, UserInfo* user);
+
   std::mutex token_mu_;
   std::map<std::string, std::pair<std::string, std::string>> token_index_;  // token -> (ns, secret)
 };

@@ -8,12 +8,20 @@ binding of admin / cluster-admin), each answered through real HTTPS exactly as
 kube-apiserver answers: 403 with its message, or success when the writer holds
 `escalate` / `bind`. Then admission on normal resources through patch:
 validation, immutable pod fields, ResourceQuota, and dryRun never storing.
+
+Also (items 5 and 7): TokenRequest issues bound, expiring, signed tokens with
+the apiserver's range checks, refused once expired or once the bound object
+is gone, and the private key files are 0600.
 """
 
+import base64
 import json
+import os
+import stat
+import time
 
 from harness import run_tests
-from kube_env import KubeServer, b64decode, check
+from kube_env import KUBECTL_132, KubeServer, b64decode, check
 
 RBAC = "rbac.authorization.k8s.io"
 NS = "esc"
@@ -381,6 +389,164 @@ def test_patch_runs_admission_on_normal_resources():
         check(code == 200 and out["spec"]["containers"][0]["image"] == "nginx:1.20",
               "image patch", code, out)
 
+
+
+def jwt_claims(token):
+    parts = token.split(".")
+    check(len(parts) == 3, "a JWT", token)
+    pad = lambda x: x + "=" * (-len(x) % 4)  # noqa: E731
+    return (json.loads(base64.urlsafe_b64decode(pad(parts[0]))),
+            json.loads(base64.urlsafe_b64decode(pad(parts[1]))))
+
+
+def test_token_request_bound_expiring_tokens():
+    with KubeServer() as s:
+        ns = "/api/v1/namespaces/tok"
+        s.request("POST", "/api/v1/namespaces", {"metadata": {"name": "tok"}})
+        code, sa = s.request("POST", ns + "/serviceaccounts", {"metadata": {"name": "robot"}})
+        check(code == 201, "sa", code, sa)
+        url = ns + "/serviceaccounts/robot/token"
+
+        def token_request(spec):
+            return s.request("POST", url, {"apiVersion": "authentication.k8s.io/v1",
+                                           "kind": "TokenRequest", "spec": spec})
+
+        def whoami(token):
+            return s.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                             {"apiVersion": "authentication.k8s.io/v1",
+                              "kind": "SelfSubjectReview"}, token=token)
+
+        # Range: the apiserver's messages and codes.
+        prefix = 'TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: '
+        for seconds, detail in (
+                (599, "may not specify a duration less than 10 minutes"),
+                (-600, "may not specify a duration less than 10 minutes"),
+                (0, "may not specify a duration less than 10 minutes"),
+                (2 ** 32 + 1, "may not specify a duration larger than 2^32 seconds")):
+            code, out = token_request({"expirationSeconds": seconds})
+            check(code == 422 and out["reason"] == "Invalid" and
+                  out["message"] == f"{prefix}Invalid value: {seconds}: {detail}",
+                  f"expirationSeconds {seconds}", code, out)
+        code, out = token_request({"expirationSeconds": "600"})
+        check(code == 400 and out["reason"] == "BadRequest", "string expirationSeconds", code, out)
+
+        # A 10 minute token: signed JWT with exp = iat + 600 and the claims.
+        code, tr = token_request({"expirationSeconds": 600})
+        check(code == 201, "token request", code, tr)
+        header, claims = jwt_claims(tr["status"]["token"])
+        check(header["alg"] == "RS256" and header.get("kid"), "header", header)
+        check(claims["exp"] - claims["iat"] == 600 and claims["nbf"] == claims["iat"],
+              "exp/iat/nbf", claims)
+        check(abs(claims["iat"] - time.time()) < 60, "iat is now", claims)
+        check(claims["aud"] in ("https://kubernetes.default.svc.cluster.local",
+                                ["https://kubernetes.default.svc.cluster.local"]), "aud", claims)
+        check(claims["sub"] == "system:serviceaccount:tok:robot" and
+              claims["kubernetes.io"]["namespace"] == "tok" and
+              claims["kubernetes.io"]["serviceaccount"] == {"name": "robot",
+                                                            "uid": sa["metadata"]["uid"]},
+              "kubernetes.io claim", claims)
+        want_exp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(claims["exp"]))
+        check(tr["status"]["expirationTimestamp"] == want_exp and
+              tr["spec"]["expirationSeconds"] == 600, "status.expirationTimestamp", tr)
+        code, who = whoami(tr["status"]["token"])
+        check(code == 201 and who["status"]["userInfo"]["username"] ==
+              "system:serviceaccount:tok:robot", "bound token authenticates", code, who)
+        # The default is one hour.
+        code, tr1h = token_request({})
+        _, c1h = jwt_claims(tr1h["status"]["token"])
+        check(c1h["exp"] - c1h["iat"] == 3600, "default 1h", c1h)
+        # A token for another audience is not accepted by the API server.
+        code, vault = token_request({"audiences": ["vault"]})
+        check(code == 201 and vault["spec"]["audiences"] == ["vault"], "vault token", code, vault)
+        code, out = whoami(vault["status"]["token"])
+        check(code == 401, "other audience is 401", code, out)
+        # A tampered token (payload of another account) is 401.
+        parts = tr["status"]["token"].split(".")
+        forged = dict(claims, sub="system:serviceaccount:tok:admin")
+        parts[1] = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode().rstrip("=")
+        code, out = whoami(".".join(parts))
+        check(code == 401, "forged token is 401", code, out)
+
+        # Bound to a Secret: valid while the Secret lives.
+        code, sec = s.request("POST", ns + "/secrets", {"metadata": {"name": "anchor"}})
+        check(code == 201, "secret", code, sec)
+        code, bound = token_request({"boundObjectRef": {"apiVersion": "v1", "kind": "Secret",
+                                                        "name": "anchor"}})
+        check(code == 201, "secret-bound token", code, bound)
+        _, bc = jwt_claims(bound["status"]["token"])
+        check(bc["kubernetes.io"]["secret"] == {"name": "anchor", "uid": sec["metadata"]["uid"]},
+              "secret claim", bc)
+        check(whoami(bound["status"]["token"])[0] == 201, "valid while the secret lives")
+        s.request("DELETE", ns + "/secrets/anchor")
+        code, out = whoami(bound["status"]["token"])
+        check(code == 401 and out["reason"] == "Unauthorized", "secret deleted: 401", code, out)
+        s.request("POST", ns + "/secrets", {"metadata": {"name": "anchor"}})
+        check(whoami(bound["status"]["token"])[0] == 401, "a recreated secret is another object")
+
+        # Bound to a Pod: the pod's service account must be the token's.
+        code, pod = s.request("POST", ns + "/pods", {
+            "metadata": {"name": "runner"},
+            "spec": {"serviceAccountName": "robot", "containers": [{"name": "c", "image": "x"}]}})
+        check(code == 201, "pod", code, pod)
+        ref = {"apiVersion": "v1", "kind": "Pod", "name": "runner"}
+        code, pb = token_request({"boundObjectRef": ref})
+        check(code == 201, "pod-bound token", code, pb)
+        _, pc = jwt_claims(pb["status"]["token"])
+        check(pc["kubernetes.io"]["pod"] == {"name": "runner", "uid": pod["metadata"]["uid"]},
+              "pod claim", pc)
+        check(whoami(pb["status"]["token"])[0] == 201, "valid while the pod lives")
+        code, out = token_request({"boundObjectRef": dict(ref, uid="not-the-uid")})
+        check(code == 409 and out["reason"] == "Conflict", "uid mismatch", code, out)
+        code, out = s.request("POST", ns + "/serviceaccounts/default/token",
+                              {"spec": {"boundObjectRef": ref}})
+        check(code == 400 and out["message"] == 'cannot bind token for serviceaccount "default" '
+              'to pod running with different serviceaccount name.', "other sa's pod", code, out)
+        code, out = token_request({"boundObjectRef": {"apiVersion": "apps/v1",
+                                                      "kind": "Deployment", "name": "x"}})
+        check(code == 400 and out["message"] ==
+              "cannot bind token to object of type apps/v1, Kind=Deployment", "bad kind", code, out)
+        code, out = token_request({"boundObjectRef": dict(ref, name="missing")})
+        check(code == 404 and out["message"] == 'pods "missing" not found', "missing pod", code, out)
+        s.request("DELETE", ns + "/pods/runner")
+        check(whoami(pb["status"]["token"])[0] == 401, "pod deleted: 401")
+
+        # Legacy Secret-based tokens keep working.
+        code, legacy_secret = s.request("GET", ns + "/secrets/" + sa["secrets"][0]["name"])
+        legacy = b64decode(legacy_secret["data"]["token"])
+        check(whoami(legacy)[0] == 201, "legacy token")
+        # Deleting the account revokes both kinds.
+        s.request("DELETE", ns + "/serviceaccounts/robot")
+        check(whoami(tr["status"]["token"])[0] == 401, "account deleted: bound token 401")
+        check(whoami(legacy)[0] == 401, "account deleted: legacy token 401")
+        s.request("POST", ns + "/serviceaccounts", {"metadata": {"name": "robot"}})
+        check(whoami(tr["status"]["token"])[0] == 401, "a recreated account has another uid")
+
+
+def test_kubectl_create_token_duration():
+    if not os.path.exists(KUBECTL_132):
+        print("  (kubectl 1.32 not installed; `create token` needs kubectl >= 1.24)")
+        return
+    with KubeServer() as s:
+        s.request("POST", "/api/v1/namespaces/default/serviceaccounts",
+                  {"metadata": {"name": "ci"}})
+        rc, out, err = s.kubectl(KUBECTL_132, "create", "token", "ci", "--duration=10m")
+        check(rc == 0, "kubectl create token --duration=10m", out, err)
+        _, claims = jwt_claims(out.strip())
+        check(claims["exp"] - claims["iat"] == 600, "10 minute token", claims)
+        rc, out, err = s.kubectl(KUBECTL_132, "create", "token", "ci", "--duration=1m")
+        check(rc != 0 and 'TokenRequest.authentication.k8s.io "" is invalid: '
+              'spec.expirationSeconds: Invalid value: 60: may not specify a duration less than '
+              '10 minutes' in err, "kubectl create token --duration=1m", out, err)
+
+
+def test_private_key_files_are_0600():
+    with KubeServer() as s:
+        kube = os.path.join(s.data_dir, "kube")
+        check(stat.S_IMODE(os.stat(kube).st_mode) == 0o700, "kube dir 0700",
+              oct(os.stat(kube).st_mode))
+        for name in ("ca.key", "apiserver.key", "sa.key", "admin.token", "admin.kubeconfig"):
+            mode = stat.S_IMODE(os.stat(os.path.join(kube, name)).st_mode)
+            check(mode == 0o600, f"{name} is 0600", oct(mode))
 
 
 run_tests(globals())
