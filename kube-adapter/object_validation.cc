@@ -426,4 +426,53 @@ std::vector<FieldCause> ValidatePodSpecUpdate(const Json& old_pod, const Json& n
   return errs;
 }
 
+std::vector<FieldCause> ValidatePvcSpecUpdate(const Json& old_pvc, const Json& new_pvc) {
+  std::vector<FieldCause> errs;
+  auto spec_of = [](const Json& pvc) {
+    nlohmann::json spec = nlohmann::json::object();
+    if (pvc.is_object() && pvc.contains("spec") && pvc["spec"].is_object()) {
+      spec = nlohmann::json::parse(pvc["spec"].dump(-1, ' ', false, Json::error_handler_t::replace));
+    }
+    return spec;
+  };
+  auto storage = [](const nlohmann::json& spec, Quantity* q) {
+    const auto p = nlohmann::json::json_pointer("/resources/requests/storage");
+    if (!spec.contains(p)) return false;
+    std::string err;
+    return Quantity::FromJson(Json::parse(spec[p].dump()), q, &err);
+  };
+  nlohmann::json old_spec = spec_of(old_pvc);
+  nlohmann::json new_spec = spec_of(new_pvc);
+  // The volume binder sets volumeName once.
+  if (!old_spec.contains("volumeName") || old_spec["volumeName"] == "") {
+    if (new_spec.contains("volumeName")) {
+      old_spec["volumeName"] = new_spec["volumeName"];
+    } else {
+      old_spec.erase("volumeName");
+    }
+  }
+  const bool bound = new_pvc.is_object() && new_pvc.contains("status") &&
+                     new_pvc["status"].is_object() &&
+                     new_pvc["status"].value("phase", "") == "Bound";
+  const auto storage_ptr = nlohmann::json::json_pointer("/resources/requests/storage");
+  if (bound && new_spec.contains(storage_ptr)) {
+    if (old_spec.contains(storage_ptr)) {
+      new_spec[storage_ptr] = old_spec[storage_ptr];
+    } else {
+      new_spec[storage_ptr.parent_pointer()].erase("storage");
+    }
+  }
+  if (new_spec != old_spec) {
+    errs.push_back(FieldForbidden(
+        "spec", "is immutable after creation except resources.requests for bound claims"));
+  }
+  Quantity old_size, new_size;
+  if (storage(spec_of(old_pvc), &old_size) && storage(spec_of(new_pvc), &new_size) &&
+      new_size < old_size) {
+    errs.push_back(FieldForbidden("spec.resources.requests.storage",
+                                  "field can not be less than previous value"));
+  }
+  return errs;
+}
+
 }  // namespace capstan::kube

@@ -472,6 +472,10 @@ std::optional<ApiError> Registry::Admit(const ResourceInfo& r, const std::string
     auto v = ValidatePodSpecUpdate(*old, *obj);
     causes.insert(causes.end(), v.begin(), v.end());
   }
+  if (r.group.empty() && r.resource == "persistentvolumeclaims" && old) {
+    auto v = ValidatePvcSpecUpdate(*old, *obj);
+    causes.insert(causes.end(), v.begin(), v.end());
+  }
   if (r.group.empty() && r.resource == "limitranges") {
     auto v = ValidateLimitRange(*obj);
     causes.insert(causes.end(), v.begin(), v.end());

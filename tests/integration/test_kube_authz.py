@@ -382,6 +382,29 @@ def test_patch_runs_admission_on_normal_resources():
                                                          "resources": {"limits": {"cpu": "2"}}}]}))
         check(code == 403 and "maximum cpu usage per Container is 500m, but limit is 2" in
               out["message"], "create over LimitRange max", code, out)
+        # An unbound claim's spec is immutable: no patch past the LimitRange.
+        code, out = s.request("POST", ns + "/limitranges", {
+            "metadata": {"name": "pvc-lr"},
+            "spec": {"limits": [{"type": "PersistentVolumeClaim", "max": {"storage": "2Gi"}}]}})
+        check(code == 201, "pvc limitrange", code, out)
+        code, out = s.request("POST", ns + "/persistentvolumeclaims", {
+            "metadata": {"name": "claim"},
+            "spec": {"accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": "1Gi"}}}})
+        check(code == 201, "pvc", code, out)
+        code, out = s.request("PATCH", ns + "/persistentvolumeclaims/claim",
+                              {"spec": {"resources": {"requests": {"storage": "5Gi"}}}},
+                              content_type=MERGE)
+        check(code == 422 and out["message"] ==
+              'PersistentVolumeClaim "claim" is invalid: spec: Forbidden: is immutable after '
+              'creation except resources.requests for bound claims', "pvc patch", code, out)
+        code, out = s.request("POST", ns + "/persistentvolumeclaims", {
+            "metadata": {"name": "big"},
+            "spec": {"accessModes": ["ReadWriteOnce"],
+                     "resources": {"requests": {"storage": "5Gi"}}}})
+        check(code == 403 and out["message"] == 'persistentvolumeclaims "big" is forbidden: '
+              'maximum storage usage per PersistentVolumeClaim is 2Gi, but request is 5Gi',
+              "pvc create over LimitRange max", code, out)
         # What a pod update may change still works.
         code, out = s.request("PATCH", ns + "/pods/p",
                               {"spec": {"containers": [{"name": "c", "image": "nginx:1.20"}]}},

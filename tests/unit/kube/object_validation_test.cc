@@ -216,5 +216,36 @@ TEST(ObjectValidationTest, PodSpecUpdateAllowsOnlyTheMutableFields) {
   EXPECT_EQ(errs[0].field, "spec.tolerations");
 }
 
+// PVC updates (ValidatePersistentVolumeClaimUpdate): an unbound claim's spec
+// is immutable; a bound one may grow requests.storage, never shrink it.
+TEST(ObjectValidationTest, PvcSpecUpdate) {
+  const Json pending = Json::parse(R"({"metadata":{"name":"c"},"spec":{
+      "accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}},
+      "status":{"phase":"Pending"}})");
+  const std::string immutable =
+      "Forbidden: is immutable after creation except resources.requests for bound claims";
+  Json grown = pending;
+  grown["spec"]["resources"]["requests"]["storage"] = "5Gi";
+  EXPECT_TRUE(ValidatePvcSpecUpdate(pending, pending).empty());
+  auto errs = ValidatePvcSpecUpdate(pending, grown);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].field, "spec");
+  EXPECT_EQ(errs[0].message, immutable);
+  Json named = pending;
+  named["spec"]["volumeName"] = "pv-1";
+  EXPECT_TRUE(ValidatePvcSpecUpdate(pending, named).empty());  // the binder sets it once
+  Json renamed = named;
+  renamed["spec"]["volumeName"] = "pv-2";
+  EXPECT_EQ(ValidatePvcSpecUpdate(named, renamed).size(), 1u);
+
+  Json bound = pending, bound_grown = grown;
+  bound["status"]["phase"] = bound_grown["status"]["phase"] = "Bound";
+  EXPECT_TRUE(ValidatePvcSpecUpdate(bound, bound_grown).empty());
+  errs = ValidatePvcSpecUpdate(bound_grown, bound);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].field, "spec.resources.requests.storage");
+  EXPECT_EQ(errs[0].message, "Forbidden: field can not be less than previous value");
+}
+
 }  // namespace
 }  // namespace capstan::kube
