@@ -112,7 +112,8 @@ bool KubeApiServer::Start(const KubeApiServerOptions& options, std::unique_ptr<K
   s->registry_ = std::make_unique<Registry>(s->store_.get(), &s->catalog_, s->credentials_.ca_pem);
   auto signer = ServiceAccountTokenSigner::FromPem(s->credentials_.sa_key_pem);
   if (!signer) {
-    *error = "cannot load the service-account signing key from " + options.data_dir + "/kube/sa.key";
+    *error =
+        "cannot load the service-account signing key from " + options.data_dir + "/kube/sa.key";
     return false;
   }
   s->registry_->SetTokenSigner(std::move(signer));

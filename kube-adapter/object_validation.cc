@@ -169,6 +169,15 @@ void CheckImmutable(const Json& old_meta, const Json& new_meta, const char* key,
   }
 }
 
+// An object's spec as nlohmann::json, whose std::map objects compare without
+// regard to key order (Kubernetes compares decoded structs).
+nlohmann::json SpecOf(const Json& obj) {
+  if (obj.is_object() && obj.contains("spec") && obj["spec"].is_object()) {
+    return nlohmann::json::parse(obj["spec"].dump(-1, ' ', false, Json::error_handler_t::replace));
+  }
+  return nlohmann::json::object();
+}
+
 }  // namespace
 
 std::vector<std::string> IsDNS1123Label(const std::string& value) {
@@ -344,16 +353,8 @@ std::vector<FieldCause> ValidateUpdateMeta(const Json& old_obj, const Json& new_
 
 std::vector<FieldCause> ValidatePodSpecUpdate(const Json& old_pod, const Json& new_pod) {
   std::vector<FieldCause> errs;
-  // nlohmann::json (std::map objects) compares without regard to key order.
-  auto spec_of = [](const Json& pod) {
-    nlohmann::json spec = nlohmann::json::object();
-    if (pod.is_object() && pod.contains("spec") && pod["spec"].is_object()) {
-      spec = nlohmann::json::parse(pod["spec"].dump(-1, ' ', false, Json::error_handler_t::replace));
-    }
-    return spec;
-  };
-  const nlohmann::json old_spec = spec_of(old_pod);
-  nlohmann::json munged = spec_of(new_pod);
+  const nlohmann::json old_spec = SpecOf(old_pod);
+  nlohmann::json munged = SpecOf(new_pod);
   auto list = [](const nlohmann::json& spec, const char* key) {
     auto it = spec.find(key);
     return it != spec.end() && it->is_array() ? *it : nlohmann::json::array();
@@ -384,10 +385,8 @@ std::vector<FieldCause> ValidatePodSpecUpdate(const Json& old_pod, const Json& n
   };
   const nlohmann::json* old_deadline = deadline(old_spec);
   const nlohmann::json* new_deadline = deadline(munged);
-  if (new_deadline && old_deadline &&
-      old_deadline->get<int64_t>() < new_deadline->get<int64_t>()) {
-    errs.push_back(FieldInvalid("spec.activeDeadlineSeconds",
-                                Json::parse(new_deadline->dump()),
+  if (new_deadline && old_deadline && old_deadline->get<int64_t>() < new_deadline->get<int64_t>()) {
+    errs.push_back(FieldInvalid("spec.activeDeadlineSeconds", Json::parse(new_deadline->dump()),
                                 "must be less than or equal to previous value"));
     return errs;
   }
@@ -428,21 +427,14 @@ std::vector<FieldCause> ValidatePodSpecUpdate(const Json& old_pod, const Json& n
 
 std::vector<FieldCause> ValidatePvcSpecUpdate(const Json& old_pvc, const Json& new_pvc) {
   std::vector<FieldCause> errs;
-  auto spec_of = [](const Json& pvc) {
-    nlohmann::json spec = nlohmann::json::object();
-    if (pvc.is_object() && pvc.contains("spec") && pvc["spec"].is_object()) {
-      spec = nlohmann::json::parse(pvc["spec"].dump(-1, ' ', false, Json::error_handler_t::replace));
-    }
-    return spec;
-  };
   auto storage = [](const nlohmann::json& spec, Quantity* q) {
     const auto p = nlohmann::json::json_pointer("/resources/requests/storage");
     if (!spec.contains(p)) return false;
     std::string err;
     return Quantity::FromJson(Json::parse(spec[p].dump()), q, &err);
   };
-  nlohmann::json old_spec = spec_of(old_pvc);
-  nlohmann::json new_spec = spec_of(new_pvc);
+  nlohmann::json old_spec = SpecOf(old_pvc);
+  nlohmann::json new_spec = SpecOf(new_pvc);
   // The volume binder sets volumeName once.
   if (!old_spec.contains("volumeName") || old_spec["volumeName"] == "") {
     if (new_spec.contains("volumeName")) {
@@ -467,7 +459,7 @@ std::vector<FieldCause> ValidatePvcSpecUpdate(const Json& old_pvc, const Json& n
         "spec", "is immutable after creation except resources.requests for bound claims"));
   }
   Quantity old_size, new_size;
-  if (storage(spec_of(old_pvc), &old_size) && storage(spec_of(new_pvc), &new_size) &&
+  if (storage(SpecOf(old_pvc), &old_size) && storage(SpecOf(new_pvc), &new_size) &&
       new_size < old_size) {
     errs.push_back(FieldForbidden("spec.resources.requests.storage",
                                   "field can not be less than previous value"));

@@ -373,9 +373,9 @@ std::optional<ApiError> Registry::CheckRbacEscalation(const ResourceInfo& r, con
   RbacPolicy policy;
   if (auto e = LoadPolicy(&policy)) return e;
   const std::string scope = r.namespaced ? ns : "";
-  std::optional<std::string> deny = role
-                                        ? CheckRoleEscalation(policy, user, scope, r.resource, obj, old)
-                                        : CheckBindingEscalation(policy, user, scope, obj, old);
+  std::optional<std::string> deny =
+      role ? CheckRoleEscalation(policy, user, scope, r.resource, obj, old)
+           : CheckBindingEscalation(policy, user, scope, obj, old);
   if (!deny) return std::nullopt;
   // Kubernetes checks before the name is generated.
   const std::string name = w.generated_name ? "" : MetaStr(obj, "name");
@@ -442,7 +442,8 @@ std::optional<ApiError> Registry::Admit(const ResourceInfo& r, const std::string
     if (Str(spec, "serviceAccountName").empty() && !Str(spec, "serviceAccount").empty()) {
       spec["serviceAccountName"] = spec["serviceAccount"];
     }
-    if (!Str(spec, "serviceAccountName").empty()) spec["serviceAccount"] = spec["serviceAccountName"];
+    if (!Str(spec, "serviceAccountName").empty())
+      spec["serviceAccount"] = spec["serviceAccountName"];
     // Priority admission keeps on update what it set at create.
     const Json& old_spec = old->value("spec", Json::object());
     for (const char* k : {"priority", "preemptionPolicy"}) {
@@ -1099,7 +1100,8 @@ std::optional<ApiError> Registry::Delete(const ResourceInfo& r, const std::strin
       *out = term;
       return std::nullopt;
     }
-    auto e = Write(r, ns, user, WriteRequest{WriteVerb::kDelete, "", dry_run, false}, &cur, nullptr);
+    auto e =
+        Write(r, ns, user, WriteRequest{WriteVerb::kDelete, "", dry_run, false}, &cur, nullptr);
     if (e && e->reason == "Conflict") continue;
     if (e) return e;
     *out = std::move(cur.object);

@@ -48,8 +48,8 @@ TEST_F(KubeCredentialsTest, PrivateFilesAre0600InA0700Directory) {
   KubeCredentials c;
   std::string error;
   const bool ok = KubeCredentials::Ensure(dir_, "", "", "127.0.0.1", &c, &error);
-  const bool kubeconfig_ok = ok && c.WriteAdminKubeconfig(dir_ + "/admin.kubeconfig",
-                                                          "https://127.0.0.1:6443", &error);
+  const bool kubeconfig_ok =
+      ok && c.WriteAdminKubeconfig(dir_ + "/admin.kubeconfig", "https://127.0.0.1:6443", &error);
   ::umask(old_umask);
   ASSERT_TRUE(ok) << error;
   ASSERT_TRUE(kubeconfig_ok) << error;

@@ -181,10 +181,13 @@ TEST(ObjectValidationTest, PodSpecUpdateAllowsOnlyTheMutableFields) {
     return p;
   };
   EXPECT_TRUE(ValidatePodSpecUpdate(old_pod, old_pod).empty());
-  EXPECT_TRUE(ValidatePodSpecUpdate(old_pod, with("/spec/containers/0/image", "nginx:1.20")).empty());
+  EXPECT_TRUE(
+      ValidatePodSpecUpdate(old_pod, with("/spec/containers/0/image", "nginx:1.20")).empty());
   EXPECT_TRUE(ValidatePodSpecUpdate(old_pod, with("/spec/activeDeadlineSeconds", 50)).empty());
-  EXPECT_TRUE(ValidatePodSpecUpdate(old_pod, with("/spec/tolerations/1", Json::parse(
-      R"({"key":"b","operator":"Exists"})"))).empty());
+  EXPECT_TRUE(
+      ValidatePodSpecUpdate(
+          old_pod, with("/spec/tolerations/1", Json::parse(R"({"key":"b","operator":"Exists"})")))
+          .empty());
   // Key order does not matter.
   Json reordered = Json::parse(R"({"metadata":{"name":"p"},"spec":{
       "activeDeadlineSeconds":100, "tolerations":[{"operator":"Exists","key":"a"}],
@@ -198,8 +201,8 @@ TEST(ObjectValidationTest, PodSpecUpdateAllowsOnlyTheMutableFields) {
   errs = ValidatePodSpecUpdate(old_pod, with("/spec/serviceAccountName", "admin"));
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_EQ(errs[0].message, forbidden);
-  errs = ValidatePodSpecUpdate(old_pod, with("/spec/containers/1", Json::parse(
-      R"({"name":"d","image":"x"})")));
+  errs = ValidatePodSpecUpdate(
+      old_pod, with("/spec/containers/1", Json::parse(R"({"name":"d","image":"x"})")));
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_EQ(errs[0].field, "spec.containers");
   EXPECT_EQ(errs[0].message, "Forbidden: pod updates may not add or remove containers");

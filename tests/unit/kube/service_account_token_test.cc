@@ -20,7 +20,9 @@ std::string FromB64Url(std::string s) {
 
 class ServiceAccountTokenTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { pem_ = new std::string(ServiceAccountTokenSigner::GenerateKeyPem()); }
+  static void SetUpTestSuite() {
+    pem_ = new std::string(ServiceAccountTokenSigner::GenerateKeyPem());
+  }
   static void TearDownTestSuite() { delete pem_; }
 
   void SetUp() override {
@@ -113,8 +115,8 @@ TEST_F(ServiceAccountTokenTest, RefusesOtherAudiencesForgeriesAndOtherKeys) {
     return o;
   }());
   const size_t oa = other.find('.'), ob = other.find('.', oa + 1);
-  const std::string forged = token.substr(0, a + 1) + other.substr(oa + 1, ob - oa - 1) +
-                             token.substr(b);
+  const std::string forged =
+      token.substr(0, a + 1) + other.substr(oa + 1, ob - oa - 1) + token.substr(b);
   EXPECT_EQ(signer_->Verify(forged, kNow, {kServiceAccountIssuer}, &got),
             std::optional<std::string>("invalid signature"));
   // alg "none" with no signature.
@@ -123,8 +125,9 @@ TEST_F(ServiceAccountTokenTest, RefusesOtherAudiencesForgeriesAndOtherKeys) {
   // Signed by another key.
   auto stranger = ServiceAccountTokenSigner::FromPem(ServiceAccountTokenSigner::GenerateKeyPem());
   ASSERT_NE(stranger, nullptr);
-  EXPECT_EQ(signer_->Verify(stranger->Sign(Claims(kNow, 3600)), kNow, {kServiceAccountIssuer}, &got),
-            std::optional<std::string>("invalid signature"));
+  EXPECT_EQ(
+      signer_->Verify(stranger->Sign(Claims(kNow, 3600)), kNow, {kServiceAccountIssuer}, &got),
+      std::optional<std::string>("invalid signature"));
   EXPECT_NE(signer_->Verify("a.b.c", kNow, {kServiceAccountIssuer}, &got), std::nullopt);
   EXPECT_NE(signer_->Verify("..", kNow, {kServiceAccountIssuer}, &got), std::nullopt);
   EXPECT_FALSE(LooksLikeJwt("0123456789abcdef"));  // legacy tokens are hex
@@ -145,8 +148,8 @@ TEST(TokenRequestValidationTest, ExpirationRangeAndMessages) {
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_EQ(errs[0].message,
             "Invalid value: 4294967297: may not specify a duration larger than 2^32 seconds");
-  const ApiError e = ApiError::Invalid("authentication.k8s.io", "TokenRequest", "",
-                                       ValidateTokenExpiration(60));
+  const ApiError e =
+      ApiError::Invalid("authentication.k8s.io", "TokenRequest", "", ValidateTokenExpiration(60));
   EXPECT_EQ(e.code, 422);
   EXPECT_EQ(e.message,
             "TokenRequest.authentication.k8s.io \"\" is invalid: spec.expirationSeconds: Invalid "
