@@ -7,7 +7,6 @@
 #include "kube-adapter/kube_protobuf.h"
 #include "kube-adapter/label_selector.h"
 #include "kube-adapter/rbac_authorizer.h"
-#include "kube-adapter/rbac_escalation.h"
 #include "kube-adapter/table_printer.h"
 
 namespace capstan::kube {
@@ -111,6 +110,13 @@ bool KubeApiServer::Start(const KubeApiServerOptions& options, std::unique_ptr<K
   }
   s->store_ = std::make_unique<StoreClient>(options.store_target, options.store_credentials);
   s->registry_ = std::make_unique<Registry>(s->store_.get(), &s->catalog_, s->credentials_.ca_pem);
+  auto signer = ServiceAccountTokenSigner::FromPem(s->credentials_.sa_key_pem);
+  if (!signer) {
+    *error =
+        "cannot load the service-account signing key from " + options.data_dir + "/kube/sa.key";
+    return false;
+  }
+  s->registry_->SetTokenSigner(std::move(signer));
   // The store may still be electing a leader: retry bootstrap for a while.
   std::optional<ApiError> be;
   for (int i = 0; i < 100; ++i) {
@@ -392,21 +398,6 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
     return std::nullopt;
   };
 
-  // Writing an RBAC role or binding must not escalate the writer's privileges.
-  auto check_escalation = [&](const Json& obj, const std::string& name) -> std::optional<ApiError> {
-    if (info->group != "rbac.authorization.k8s.io" || user.InGroup("system:masters")) {
-      return std::nullopt;
-    }
-    if (auto e = load_policy()) return e;
-    const std::string scope = info->namespaced ? ns : "";
-    std::optional<std::string> deny =
-        (info->resource == "roles" || info->resource == "clusterroles")
-            ? CheckRoleEscalation(policy, user, scope, info->resource, obj)
-            : CheckBindingEscalation(policy, user, scope, obj);
-    if (!deny) return std::nullopt;
-    return ApiError::Forbidden(info->group, info->resource, name, *deny);
-  };
-
   // ---- `kubectl auth whoami`
   if (info->group == "authentication.k8s.io") {
     if (verb != "create") {
@@ -505,10 +496,7 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
   if (verb == "get") {
     err = registry_->Get(*info, ns, pi.name, &out);
     if (!err && sub == "scale") {
-      Json scale;
-      err = registry_->Patch(*info, ns, pi.name, user, "application/merge-patch+json", "{}", &scale,
-                             "scale");
-      out = scale;
+      out = Registry::ToScale(*info, out);
     } else if (!err && table) {
       out = ResourceTable(*info, {out}, out["metadata"].value("resourceVersion", ""), "", -1,
                           table_version);
@@ -537,16 +525,15 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
   if (verb == "watch") {
     return registry_->Watch(*info, ns, lo, table ? table_version : "", w);
   }
+  // Every write below goes through the registry's one write path
+  // (Registry::Write): admission, RBAC escalation prevention, validation and
+  // quota run there, on the final object, whatever the verb.
   const bool dry_run = req.HasQuery("dryRun");
   if (verb == "create") {
     Json obj;
     if (auto e = body_json(&obj)) return SendError(w, *e);
     if (!sub.empty())
       return SendError(w, ApiError::MethodNotSupported(pi.group, pi.resource, verb));
-    std::string name = obj.contains("metadata") && obj["metadata"].is_object()
-                           ? obj["metadata"].value("name", "")
-                           : "";
-    if (auto e = check_escalation(obj, name)) return SendError(w, *e);
     if (auto e = registry_->Create(*info, ns, user, std::move(obj), &out, dry_run)) {
       return SendError(w, *e);
     }
@@ -556,11 +543,10 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
     if (verb == "update") {
       Json obj;
       if (auto e = body_json(&obj)) return SendError(w, *e);
-      if (auto e = check_escalation(obj, pi.name)) return SendError(w, *e);
-      err = registry_->Update(*info, ns, pi.name, user, std::move(obj), &out, sub);
+      err = registry_->Update(*info, ns, pi.name, user, std::move(obj), &out, sub, dry_run);
     } else {
       err = registry_->Patch(*info, ns, pi.name, user, req.Header("content-type"), req.body, &out,
-                             sub);
+                             sub, dry_run);
     }
     if (err) return SendError(w, *err);
     return SendJson(w, 200, out);
@@ -568,13 +554,15 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
   if (verb == "delete") {
     Json options = Json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
     if (options.is_discarded()) options = Json::object();
-    if (auto e = registry_->Delete(*info, ns, pi.name, user, options, &out)) {
+    if (auto e = registry_->Delete(*info, ns, pi.name, user, options, &out, dry_run)) {
       return SendError(w, *e);
     }
     return SendJson(w, 200, out);
   }
   if (verb == "deletecollection") {
-    if (auto e = registry_->DeleteCollection(*info, ns, user, lo, &out)) return SendError(w, *e);
+    if (auto e = registry_->DeleteCollection(*info, ns, user, lo, &out, dry_run)) {
+      return SendError(w, *e);
+    }
     return SendJson(w, 200, out);
   }
   SendError(w, ApiError::MethodNotSupported(pi.group, pi.resource, verb));

@@ -1,16 +1,23 @@
 #include "kube-adapter/kube_credentials.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
+
+#include "kube-adapter/service_account_token.h"
 
 namespace capstan::kube {
 namespace {
@@ -35,18 +42,39 @@ bool ReadFile(const std::string& path, std::string* out) {
   return true;
 }
 
+// Replaces `path` with `data`: written to a fresh temporary beside it,
+// synced, renamed over it, the directory synced. A secret is created 0600 by
+// the open itself (O_CREAT|O_EXCL), so no copy of it is ever readable by
+// others, not even for a moment; O_EXCL after unlinking any leftover means
+// the bytes always go to a new inode, never to a file (or hard link) someone
+// planted under the temporary name.
 bool WriteFile(const std::string& path, const std::string& data, bool secret) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) return false;
-    f << data;
-    if (!f) return false;
+  const std::string tmp = path + ".tmp";
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) return false;
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                        secret ? 0600 : 0644);
+  if (fd < 0) return false;
+  size_t done = 0;
+  bool ok = true;
+  while (ok && done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
   }
-  if (secret) ::chmod(tmp.c_str(), 0600);
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  return !ec;
+  ok = ok && ::fsync(fd) == 0;
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  const std::string dir = fs::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return true;
 }
 
 std::string KeyPem(EVP_PKEY* k) {
@@ -137,10 +165,14 @@ bool KubeCredentials::Ensure(const std::string& dir, const std::string& cert_fil
                              const std::string& key_file, const std::string& host,
                              KubeCredentials* out, std::string* error) {
   std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    *error = "cannot create " + dir + ": " + ec.message();
-    return false;
+  // The directory holds private keys and the admin token: 0700 from the start.
+  if (!fs::exists(dir, ec)) {
+    const fs::path parent = fs::path(dir).parent_path();
+    if (!parent.empty()) fs::create_directories(parent, ec);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      *error = "cannot create " + dir + ": " + std::strerror(errno);
+      return false;
+    }
   }
   const std::string ca_crt = dir + "/ca.crt", ca_key = dir + "/ca.key";
   const std::string srv_crt = dir + "/apiserver.crt", srv_key = dir + "/apiserver.key";
@@ -203,6 +235,16 @@ bool KubeCredentials::Ensure(const std::string& dir, const std::string& cert_fil
     out->admin_token = RandomHex(32);
     if (!WriteFile(token_file, out->admin_token, true)) {
       *error = "cannot write " + token_file;
+      return false;
+    }
+  }
+  // The service-account token signing key (kube-apiserver's
+  // --service-account-key-file / --service-account-signing-key-file).
+  const std::string sa_key = dir + "/sa.key";
+  if (!ReadFile(sa_key, &out->sa_key_pem) || out->sa_key_pem.empty()) {
+    out->sa_key_pem = ServiceAccountTokenSigner::GenerateKeyPem();
+    if (out->sa_key_pem.empty() || !WriteFile(sa_key, out->sa_key_pem, true)) {
+      *error = "cannot write " + sa_key;
       return false;
     }
   }

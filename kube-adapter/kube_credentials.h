@@ -1,7 +1,9 @@
 // KubeCredentials: the files a kube-apiserver is bootstrapped with, made on
 // first start in <data-dir>/kube: a self-signed CA, a serving certificate
 // signed by it (SANs IP:127.0.0.1, DNS:localhost, DNS:kubernetes and the
-// serving host), the admin bearer token, and admin.kubeconfig.
+// serving host), the admin bearer token, the service-account signing key and
+// admin.kubeconfig. Private files are created 0600 (never wider, not even
+// briefly) in a 0700 directory.
 #pragma once
 
 #include <string>
@@ -15,6 +17,7 @@ struct KubeCredentials {
   std::string cert_file;  // serving certificate (PEM)
   std::string key_file;   // its private key (PEM)
   std::string admin_token;
+  std::string sa_key_pem;  // RSA key signing bound ServiceAccount tokens (sa.key)
 
   // Creates (or reuses) everything under `dir`. `cert_file`/`key_file`, when
   // given, are used instead of a generated serving pair (the CA in the

@@ -1,5 +1,6 @@
 #include "kube-adapter/object_validation.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "kube-adapter/quantity.h"
@@ -166,6 +167,15 @@ void CheckImmutable(const Json& old_meta, const Json& new_meta, const char* key,
     errs->push_back(FieldInvalid(std::string("metadata.") + key, nv.is_null() ? Json("") : nv,
                                  "field is immutable"));
   }
+}
+
+// An object's spec as nlohmann::json, whose std::map objects compare without
+// regard to key order (Kubernetes compares decoded structs).
+nlohmann::json SpecOf(const Json& obj) {
+  if (obj.is_object() && obj.contains("spec") && obj["spec"].is_object()) {
+    return nlohmann::json::parse(obj["spec"].dump(-1, ' ', false, Json::error_handler_t::replace));
+  }
+  return nlohmann::json::object();
 }
 
 }  // namespace
@@ -338,6 +348,122 @@ std::vector<FieldCause> ValidateUpdateMeta(const Json& old_obj, const Json& new_
   CheckImmutable(om, nm, "namespace", false, &errs);
   CheckImmutable(om, nm, "uid", true, &errs);
   CheckImmutable(om, nm, "creationTimestamp", true, &errs);
+  return errs;
+}
+
+std::vector<FieldCause> ValidatePodSpecUpdate(const Json& old_pod, const Json& new_pod) {
+  std::vector<FieldCause> errs;
+  const nlohmann::json old_spec = SpecOf(old_pod);
+  nlohmann::json munged = SpecOf(new_pod);
+  auto list = [](const nlohmann::json& spec, const char* key) {
+    auto it = spec.find(key);
+    return it != spec.end() && it->is_array() ? *it : nlohmann::json::array();
+  };
+  for (const char* key : {"containers", "initContainers"}) {
+    const nlohmann::json olds = list(old_spec, key);
+    nlohmann::json news = list(munged, key);
+    if (olds.size() != news.size()) {
+      errs.push_back(FieldForbidden(std::string("spec.") + key,
+                                    "pod updates may not add or remove containers"));
+      return errs;
+    }
+    for (size_t i = 0; i < news.size(); ++i) {
+      if (!news[i].is_object() || !olds[i].is_object()) continue;
+      auto img = olds[i].find("image");
+      if (img != olds[i].end()) {
+        news[i]["image"] = *img;
+      } else {
+        news[i].erase("image");
+      }
+    }
+    if (munged.contains(key)) munged[key] = news;
+  }
+  // activeDeadlineSeconds: set from nil, or lowered; never unset or raised.
+  auto deadline = [](const nlohmann::json& spec) -> const nlohmann::json* {
+    auto it = spec.find("activeDeadlineSeconds");
+    return it != spec.end() && it->is_number_integer() ? &*it : nullptr;
+  };
+  const nlohmann::json* old_deadline = deadline(old_spec);
+  const nlohmann::json* new_deadline = deadline(munged);
+  if (new_deadline && old_deadline && old_deadline->get<int64_t>() < new_deadline->get<int64_t>()) {
+    errs.push_back(FieldInvalid("spec.activeDeadlineSeconds", Json::parse(new_deadline->dump()),
+                                "must be less than or equal to previous value"));
+    return errs;
+  }
+  if (!new_deadline && old_deadline) {
+    errs.push_back(FieldInvalid("spec.activeDeadlineSeconds", Json(),
+                                "must not update from a positive integer to nil value"));
+  }
+  if (old_deadline) {
+    munged["activeDeadlineSeconds"] = *old_deadline;
+  } else {
+    munged.erase("activeDeadlineSeconds");
+  }
+  // tolerations: existing ones stay, new ones may be added.
+  const nlohmann::json old_tols = list(old_spec, "tolerations");
+  const nlohmann::json new_tols = list(munged, "tolerations");
+  for (const auto& t : old_tols) {
+    if (std::find(new_tols.begin(), new_tols.end(), t) == new_tols.end()) {
+      errs.push_back(FieldForbidden("spec.tolerations",
+                                    "existing toleration can not be modified except its "
+                                    "tolerationSeconds"));
+      break;
+    }
+  }
+  if (old_spec.contains("tolerations")) {
+    munged["tolerations"] = old_spec["tolerations"];
+  } else {
+    munged.erase("tolerations");
+  }
+  if (munged != old_spec) {
+    errs.push_back(FieldForbidden(
+        "spec",
+        "pod updates may not change fields other than `spec.containers[*].image`, "
+        "`spec.initContainers[*].image`, `spec.activeDeadlineSeconds` or `spec.tolerations` "
+        "(only additions to existing tolerations)"));
+  }
+  return errs;
+}
+
+std::vector<FieldCause> ValidatePvcSpecUpdate(const Json& old_pvc, const Json& new_pvc) {
+  std::vector<FieldCause> errs;
+  auto storage = [](const nlohmann::json& spec, Quantity* q) {
+    const auto p = nlohmann::json::json_pointer("/resources/requests/storage");
+    if (!spec.contains(p)) return false;
+    std::string err;
+    return Quantity::FromJson(Json::parse(spec[p].dump()), q, &err);
+  };
+  nlohmann::json old_spec = SpecOf(old_pvc);
+  nlohmann::json new_spec = SpecOf(new_pvc);
+  // The volume binder sets volumeName once.
+  if (!old_spec.contains("volumeName") || old_spec["volumeName"] == "") {
+    if (new_spec.contains("volumeName")) {
+      old_spec["volumeName"] = new_spec["volumeName"];
+    } else {
+      old_spec.erase("volumeName");
+    }
+  }
+  const bool bound = new_pvc.is_object() && new_pvc.contains("status") &&
+                     new_pvc["status"].is_object() &&
+                     new_pvc["status"].value("phase", "") == "Bound";
+  const auto storage_ptr = nlohmann::json::json_pointer("/resources/requests/storage");
+  if (bound && new_spec.contains(storage_ptr)) {
+    if (old_spec.contains(storage_ptr)) {
+      new_spec[storage_ptr] = old_spec[storage_ptr];
+    } else {
+      new_spec[storage_ptr.parent_pointer()].erase("storage");
+    }
+  }
+  if (new_spec != old_spec) {
+    errs.push_back(FieldForbidden(
+        "spec", "is immutable after creation except resources.requests for bound claims"));
+  }
+  Quantity old_size, new_size;
+  if (storage(SpecOf(old_pvc), &old_size) && storage(SpecOf(new_pvc), &new_size) &&
+      new_size < old_size) {
+    errs.push_back(FieldForbidden("spec.resources.requests.storage",
+                                  "field can not be less than previous value"));
+  }
   return errs;
 }
 

@@ -33,6 +33,20 @@ std::vector<FieldCause> ValidatePodSpecResources(const Json& pod_spec, const std
 // validating (rest.BeforeUpdate).
 std::vector<FieldCause> ValidateUpdateMeta(const Json& old_obj, const Json& new_obj);
 
+// The spec checks of a pod update (core validation ValidatePodUpdate, 1.20):
+// containers cannot be added or removed, and of the spec only container and
+// init container images, activeDeadlineSeconds (set, or lowered) and
+// additions to tolerations may change. So an update can never raise a pod's
+// resources past what LimitRanger and ResourceQuota admitted at create.
+// Compares JSON values (object key order ignored), after defaulting of both.
+std::vector<FieldCause> ValidatePodSpecUpdate(const Json& old_pod, const Json& new_pod);
+
+// The spec checks of a PersistentVolumeClaim update (core validation
+// ValidatePersistentVolumeClaimUpdate, 1.20, volume expansion on): the spec
+// is immutable except spec.volumeName once set from empty and, for a Bound
+// claim, resources.requests.storage, which may not shrink.
+std::vector<FieldCause> ValidatePvcSpecUpdate(const Json& old_pvc, const Json& new_pvc);
+
 // The apimachinery validation primitives used above (and by label
 // selectors); each returns the list of problems, empty when valid.
 std::vector<std::string> IsDNS1123Subdomain(const std::string& value);

@@ -16,6 +16,7 @@
 #include "kube-adapter/object_validation.h"
 #include "kube-adapter/priority_admission.h"
 #include "kube-adapter/rbac_aggregation.h"
+#include "kube-adapter/rbac_escalation.h"
 #include "kube-adapter/rbac_validation.h"
 #include "kube-adapter/resource_quota.h"
 #include "kube-adapter/table_printer.h"
@@ -361,13 +362,39 @@ std::shared_ptr<std::mutex> Registry::NamespaceLock(const std::string& ns) {
   return m;
 }
 
+std::optional<ApiError> Registry::CheckRbacEscalation(const ResourceInfo& r, const std::string& ns,
+                                                      const UserInfo& user, const WriteRequest& w,
+                                                      const Json& obj, const Json* old) {
+  if (r.group != "rbac.authorization.k8s.io" || user.InGroup("system:masters")) return std::nullopt;
+  const bool role = r.resource == "roles" || r.resource == "clusterroles";
+  const bool binding = r.resource == "rolebindings" || r.resource == "clusterrolebindings";
+  if (!role && !binding) return std::nullopt;
+  // Read now, so a grant made by the previous request counts.
+  RbacPolicy policy;
+  if (auto e = LoadPolicy(&policy)) return e;
+  const std::string scope = r.namespaced ? ns : "";
+  std::optional<std::string> deny =
+      role ? CheckRoleEscalation(policy, user, scope, r.resource, obj, old)
+           : CheckBindingEscalation(policy, user, scope, obj, old);
+  if (!deny) return std::nullopt;
+  // Kubernetes checks before the name is generated.
+  const std::string name = w.generated_name ? "" : MetaStr(obj, "name");
+  return ApiError::Forbidden(r.group, r.resource, name, *deny);
+}
+
 std::optional<ApiError> Registry::Admit(const ResourceInfo& r, const std::string& ns,
-                                        const UserInfo& user, Json* obj, const Json* old,
-                                        bool is_create) {
+                                        const UserInfo& user, const WriteRequest& w, Json* obj,
+                                        const Json* old) {
+  const bool is_create = old == nullptr;
   const std::string name = MetaStr(*obj, "name");
   // Defaulting.
   ApplyDefaults(r.group, r.kind, obj);
   if (r.resource == "limitranges") DefaultLimitRange(obj);
+
+  // RBAC escalation prevention: on the object as it would be stored (after a
+  // patch is applied), before validation and admission, as Kubernetes'
+  // policybased storage wraps the generic one.
+  if (auto e = CheckRbacEscalation(r, ns, user, w, *obj, old)) return e;
 
   // NamespaceLifecycle comes first among the admission plugins.
   if (r.namespaced && is_create) {
@@ -407,9 +434,26 @@ std::optional<ApiError> Registry::Admit(const ResourceInfo& r, const std::string
     }
   }
 
+  if (r.group.empty() && r.resource == "pods" && old && obj->contains("spec") &&
+      (*obj)["spec"].is_object()) {
+    Json& spec = (*obj)["spec"];
+    // v1 conversion keeps the deprecated serviceAccount and
+    // serviceAccountName the same field.
+    if (Str(spec, "serviceAccountName").empty() && !Str(spec, "serviceAccount").empty()) {
+      spec["serviceAccountName"] = spec["serviceAccount"];
+    }
+    if (!Str(spec, "serviceAccountName").empty())
+      spec["serviceAccount"] = spec["serviceAccountName"];
+    // Priority admission keeps on update what it set at create.
+    const Json& old_spec = old->value("spec", Json::object());
+    for (const char* k : {"priority", "preemptionPolicy"}) {
+      if (!spec.contains(k) && old_spec.is_object() && old_spec.contains(k)) spec[k] = old_spec[k];
+    }
+  }
+
   // Validation (422).
   std::vector<FieldCause> causes;
-  if (is_create || old) {
+  {
     auto meta = ValidateObjectMeta(*obj, r.namespaced, r.name_rule);
     causes.insert(causes.end(), meta.begin(), meta.end());
   }
@@ -423,6 +467,14 @@ std::optional<ApiError> Registry::Admit(const ResourceInfo& r, const std::string
   }
   if (r.group.empty() && r.resource == "pods" && obj->contains("spec")) {
     auto v = ValidatePodSpecResources((*obj)["spec"], "spec");
+    causes.insert(causes.end(), v.begin(), v.end());
+  }
+  if (r.group.empty() && r.resource == "pods" && old) {
+    auto v = ValidatePodSpecUpdate(*old, *obj);
+    causes.insert(causes.end(), v.begin(), v.end());
+  }
+  if (r.group.empty() && r.resource == "persistentvolumeclaims" && old) {
+    auto v = ValidatePvcSpecUpdate(*old, *obj);
     causes.insert(causes.end(), v.begin(), v.end());
   }
   if (r.group.empty() && r.resource == "limitranges") {
@@ -447,9 +499,10 @@ std::optional<ApiError> Registry::Admit(const ResourceInfo& r, const std::string
   }
   if (!causes.empty()) return ApiError::Invalid(r.group, r.kind, name, std::move(causes));
 
-  // Validating admission: LimitRanger.
-  if (r.group.empty() && (r.resource == "pods" || r.resource == "persistentvolumeclaims") &&
-      is_create) {
+  // Validating admission: LimitRanger (never for a subresource; pod
+  // containers cannot change after create, so pods only on create).
+  if (r.group.empty() && w.subresource.empty() &&
+      ((r.resource == "pods" && is_create) || r.resource == "persistentvolumeclaims")) {
     std::vector<Json> lrs;
     if (auto e = ListObjects("", "limitranges", ns, &lrs)) return e;
     if (!lrs.empty()) {
@@ -504,17 +557,34 @@ std::optional<ApiError> Registry::Create(const ResourceInfo& r, const std::strin
     obj["spec"] = Json{{"finalizers", Json::array({"kubernetes"})}};
     obj["status"] = Json{{"phase", "Active"}};
   }
-  if (auto e = Admit(r, ns, user, &obj, nullptr, true)) return e;
-  // Reorder metadata fields the way kube prints them is not needed; store as is.
+  WriteRequest w{WriteVerb::kCreate, "", dry_run, generate};
+  if (auto e = Write(r, ns, user, w, nullptr, &obj)) return e;
+  *out = std::move(obj);
+  return std::nullopt;
+}
+
+std::optional<ApiError> Registry::Write(const ResourceInfo& r, const std::string& ns,
+                                        const UserInfo& user, const WriteRequest& w,
+                                        const StoredObject* cur, Json* obj) {
+  const Json* old = cur ? &cur->object : nullptr;
+  if (w.verb == WriteVerb::kDelete) {
+    if (w.dry_run) return std::nullopt;
+    const std::string name = MetaStr(cur->object, "name");
+    if (auto e = Commit(r, ns, name, cur->mod_revision, old, nullptr, {}, nullptr)) return e;
+    return AfterDelete(r, ns, cur->object);
+  }
+  if (auto e = Admit(r, ns, user, w, obj, old)) return e;
+  // The synchronous parts of Kubernetes' controllers.
   if (r.group.empty() && r.resource == "resourcequotas") {
-    RecomputeQuotaStatus(&obj, [&](const std::string& g, const std::string& res) {
+    RecomputeQuotaStatus(obj, [&](const std::string& g, const std::string& res) {
       std::vector<Json> items;
       ListObjects(g, res, ns, &items);
       return items;
     });
   }
-  if (r.group == "apiextensions.k8s.io" && r.resource == "customresourcedefinitions") {
-    const Json& spec = obj["spec"];
+  const bool create = w.verb == WriteVerb::kCreate;
+  if (create && r.group == "apiextensions.k8s.io" && r.resource == "customresourcedefinitions") {
+    const Json& spec = (*obj)["spec"];
     Json names = spec.value("names", Json::object());
     if (!names.contains("listKind") && names.contains("kind")) {
       names["listKind"] = names["kind"].get<std::string>() + "List";
@@ -522,11 +592,11 @@ std::optional<ApiError> Registry::Create(const ResourceInfo& r, const std::strin
     if (!names.contains("singular") && names.contains("plural")) {
       names["singular"] = names["plural"];
     }
-    obj["spec"]["names"] = names;
+    (*obj)["spec"]["names"] = names;
     std::string expected = Str(names, "plural") + "." + Str(spec, "group");
-    if (MetaStr(obj, "name") != expected) {
-      return ApiError::Invalid(r.group, r.kind, MetaStr(obj, "name"),
-                               {FieldInvalid("metadata.name", MetaStr(obj, "name"),
+    if (MetaStr(*obj, "name") != expected) {
+      return ApiError::Invalid(r.group, r.kind, MetaStr(*obj, "name"),
+                               {FieldInvalid("metadata.name", MetaStr(*obj, "name"),
                                              "must be spec.names.plural+\".\"+spec.group")});
     }
     std::string now = NowRfc3339();
@@ -543,36 +613,39 @@ std::optional<ApiError> Registry::Create(const ResourceInfo& r, const std::strin
                   {"reason", reason},
                   {"message", msg}};
     };
-    obj["status"] =
+    (*obj)["status"] =
         Json{{"conditions", Json::array({cond("NamesAccepted", "NoConflicts", "no conflicts found"),
                                          cond("Established", "InitialNamesAccepted",
                                               "the initial names have been accepted")})},
              {"acceptedNames", names},
              {"storedVersions", stored_versions}};
   }
-  if (r.resource == "services" && r.group.empty()) AllocateServiceAddresses(&obj);
-  if (dry_run) {
-    *out = obj;
+  if (create && r.resource == "services" && r.group.empty()) AllocateServiceAddresses(obj);
+  if (w.dry_run) return std::nullopt;
+
+  if (!create) {
+    const std::string name = MetaStr(cur->object, "name");
+    if (auto e = Commit(r, ns, name, cur->mod_revision, old, obj, {}, nullptr)) return e;
+    if (r.group == "rbac.authorization.k8s.io" && r.resource == "clusterroles") {
+      if (auto e = ReaggregateClusterRoles()) return e;
+    }
+    if (r.group == "apiextensions.k8s.io") RefreshCustomResources();
     return std::nullopt;
   }
-  std::vector<std::pair<std::string, std::string>> extra;
-  Json token_secret;
   if (r.resource == "serviceaccounts" && r.group.empty()) {
-    if (auto e = CreateServiceAccountToken(ns, &obj)) return e;
+    if (auto e = CreateServiceAccountToken(ns, obj)) return e;
   }
   for (int attempt = 0;; ++attempt) {
-    const std::string name = MetaStr(obj, "name");
-    auto e = Commit(r, ns, name, 0, nullptr, &obj, extra, nullptr);
-    if (e && e->reason == "AlreadyExists" && generate && attempt < 5) {
-      Meta(obj)["name"] = Str(Meta(obj), "generateName").substr(0, 58) + RandomSuffix(5);
+    const std::string name = MetaStr(*obj, "name");
+    auto e = Commit(r, ns, name, 0, nullptr, obj, {}, nullptr);
+    if (e && e->reason == "AlreadyExists" && w.generated_name && attempt < 5) {
+      Meta(*obj)["name"] = Str(Meta(*obj), "generateName").substr(0, 58) + RandomSuffix(5);
       continue;
     }
     if (e) return e;
     break;
   }
-  if (auto e = AfterCreate(r, ns, &obj, user)) return e;
-  *out = std::move(obj);
-  return std::nullopt;
+  return AfterCreate(r, ns, obj, user);
 }
 
 std::optional<ApiError> Registry::CreateServiceAccountToken(const std::string& ns, Json* sa) {
@@ -612,47 +685,106 @@ std::optional<ApiError> Registry::IssueServiceAccountToken(const std::string& ns
   if (auto e = store_->Get("/registry/serviceaccounts/" + ns + "/" + sa_name, &sa, &found))
     return e;
   if (!found) return ApiError::NotFound("", "serviceaccounts", sa_name);
-  // Reuse the account's token Secret (made when the account was created).
-  std::string token;
-  auto secrets = catalog_->Find("", "v1", "secrets");
-  std::vector<StoredObject> raw;
-  if (auto e = ListRaw(*secrets, ns, &raw)) return e;
-  for (auto& s : raw) {
-    const Json ann = s.object["metadata"].value("annotations", Json::object());
-    if (Str(s.object, "type") == kSaTokenType &&
-        Str(ann, "kubernetes.io/service-account.name") == sa_name && s.object.contains("data")) {
-      token = Base64Decode(Str(s.object["data"], "token"));
-      if (!token.empty()) break;
+  if (!tr->contains("spec") || (*tr)["spec"].is_null()) (*tr)["spec"] = Json::object();
+  Json& spec = (*tr)["spec"];
+  auto undecodable = [](const std::string& why) {
+    return ApiError::BadRequest(
+        "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: " + why);
+  };
+  if (!spec.is_object()) return undecodable("spec: expected an object");
+  // Decode (400), default, validate (422), as the apiserver does.
+  int64_t seconds = kDefaultTokenExpirationSeconds;
+  if (spec.contains("expirationSeconds") && !spec["expirationSeconds"].is_null()) {
+    const Json& v = spec["expirationSeconds"];
+    if (!v.is_number_integer()) {
+      return undecodable("spec.expirationSeconds: expected an integer, got " + v.dump());
+    }
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+      return undecodable("spec.expirationSeconds: value out of range");
+    }
+    seconds = v.get<int64_t>();
+  }
+  std::vector<std::string> audiences;
+  if (spec.contains("audiences") && !spec["audiences"].is_null()) {
+    if (!spec["audiences"].is_array()) return undecodable("spec.audiences: expected an array");
+    for (const auto& a : spec["audiences"]) {
+      if (!a.is_string()) return undecodable("spec.audiences: expected strings");
+      audiences.push_back(a.get<std::string>());
     }
   }
-  if (token.empty()) {
-    Json sa_obj = sa.object;
-    if (auto e = CreateServiceAccountToken(ns, &sa_obj)) return e;
-    auto sa_info = catalog_->Find("", "v1", "serviceaccounts");
-    Commit(*sa_info, ns, sa_name, sa.mod_revision, &sa.object, &sa_obj, {}, nullptr);
-    return IssueServiceAccountToken(ns, sa_name, tr);
+  auto causes = ValidateTokenExpiration(seconds);
+  if (!causes.empty()) {
+    return ApiError::Invalid("authentication.k8s.io", "TokenRequest", "", std::move(causes));
   }
-  int64_t seconds = 3600;
-  if (tr->contains("spec") && (*tr)["spec"].is_object() &&
-      (*tr)["spec"].contains("expirationSeconds") &&
-      (*tr)["spec"]["expirationSeconds"].is_number_integer()) {
-    seconds = (*tr)["spec"]["expirationSeconds"].get<int64_t>();
+  BoundTokenClaims claims;
+  if (spec.contains("boundObjectRef") && !spec["boundObjectRef"].is_null()) {
+    const Json& ref = spec["boundObjectRef"];
+    if (!ref.is_object()) return undecodable("spec.boundObjectRef: expected an object");
+    const std::string api_version = Str(ref, "apiVersion"), kind = Str(ref, "kind");
+    const std::string ref_name = Str(ref, "name"), ref_uid = Str(ref, "uid");
+    const size_t slash = api_version.find('/');
+    const std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
+    const std::string version =
+        slash == std::string::npos ? api_version : api_version.substr(slash + 1);
+    std::string resource;
+    if (group.empty() && kind == "Pod") resource = "pods";
+    if (group.empty() && kind == "Secret") resource = "secrets";
+    if (resource.empty()) {
+      return ApiError::BadRequest("cannot bind token to object of type " + group + "/" + version +
+                                  ", Kind=" + kind);
+    }
+    StoredObject bound;
+    if (auto e = store_->Get("/registry/" + resource + "/" + ns + "/" + ref_name, &bound, &found)) {
+      return e;
+    }
+    if (!found) return ApiError::NotFound("", resource, ref_name);
+    if (kind == "Pod") {
+      const Json pod_spec = bound.object.value("spec", Json::object());
+      if (Str(pod_spec, "serviceAccountName") != sa_name) {
+        return ApiError::BadRequest("cannot bind token for serviceaccount \"" + sa_name +
+                                    "\" to pod running with different serviceaccount name.");
+      }
+    }
+    const std::string uid = MetaStr(bound.object, "uid");
+    if (!ref_uid.empty() && ref_uid != uid) {
+      return ApiError::Conflict("", kind, ref_name,
+                                "the UID in the bound object reference (" + ref_uid +
+                                    ") does not match the UID in record. The object might have "
+                                    "been deleted and then recreated");
+    }
+    claims.bound_kind = kind;
+    claims.bound_name = ref_name;
+    claims.bound_uid = uid;
   }
-  std::time_t t = std::time(nullptr) + seconds;
+  if (!signer_) return ApiError::InternalError("failed to generate token: no signing key");
+  if (audiences.empty()) audiences = {kServiceAccountIssuer};
+  const int64_t now = now_();
+  claims.issuer = kServiceAccountIssuer;
+  claims.subject = "system:serviceaccount:" + ns + ":" + sa_name;
+  claims.audiences = audiences;
+  claims.issued_at = now;
+  claims.not_before = now;
+  claims.expiry = now + seconds;
+  claims.ns = ns;
+  claims.sa_name = sa_name;
+  claims.sa_uid = MetaStr(sa.object, "uid");
+  const std::string token = signer_->Sign(claims);
+  if (token.empty()) return ApiError::InternalError("failed to generate token: signing failed");
+
+  const std::time_t t = static_cast<std::time_t>(now + seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   (*tr)["apiVersion"] = "authentication.k8s.io/v1";
   (*tr)["kind"] = "TokenRequest";
-  Json meta = Json{{"name", sa_name}, {"namespace", ns}, {"creationTimestamp", NowRfc3339()}};
-  (*tr)["metadata"] = meta;
-  Json spec = tr->value("spec", Json::object());
-  if (!spec.is_object()) spec = Json::object();
-  if (!spec.contains("audiences"))
-    spec["audiences"] = Json::array({"https://kubernetes.default.svc.cluster.local"});
+  (*tr)["metadata"] =
+      Json{{"name", sa_name}, {"namespace", ns}, {"creationTimestamp", NowRfc3339()}};
+  Json aud = Json::array();
+  for (const auto& a : audiences) aud.push_back(a);
+  spec["audiences"] = aud;
   spec["expirationSeconds"] = seconds;
-  (*tr)["spec"] = spec;
+  if (!spec.contains("boundObjectRef")) spec["boundObjectRef"] = nullptr;
   (*tr)["status"] = Json{{"token", token}, {"expirationTimestamp", buf}};
   return std::nullopt;
 }
@@ -720,8 +852,9 @@ std::optional<ApiError> Registry::RefreshCustomResources() {
 
 std::optional<ApiError> Registry::Update(const ResourceInfo& r, const std::string& ns,
                                          const std::string& name, const UserInfo& user, Json obj,
-                                         Json* out, const std::string& subresource) {
+                                         Json* out, const std::string& subresource, bool dry_run) {
   if (!obj.is_object()) return ApiError::BadRequest("the body of the request is not a JSON object");
+  const WriteRequest w{WriteVerb::kUpdate, subresource, dry_run, false};
   StoredObject cur;
   bool found = false;
   if (auto e = store_->Get(r.Key(ns, name), &cur, &found)) return e;
@@ -739,7 +872,7 @@ std::optional<ApiError> Registry::Update(const ResourceInfo& r, const std::strin
         next["spec"] != cur.object["spec"]) {
       next["metadata"]["generation"] = next["metadata"]["generation"].get<int64_t>() + 1;
     }
-    if (auto e = Commit(r, ns, name, cur.mod_revision, &cur.object, &next, {}, nullptr)) return e;
+    if (auto e = Write(r, ns, user, w, &cur, &next)) return e;
     *out = ToScale(r, next);
     return std::nullopt;
   }
@@ -791,19 +924,7 @@ std::optional<ApiError> Registry::Update(const ResourceInfo& r, const std::strin
     obj["spec"] = cur.object.value("spec", Json::object());
     obj["status"] = cur.object.value("status", Json::object());
   }
-  if (auto e = Admit(r, ns, user, &obj, &cur.object, false)) return e;
-  if (r.group.empty() && r.resource == "resourcequotas") {
-    RecomputeQuotaStatus(&obj, [&](const std::string& g, const std::string& res) {
-      std::vector<Json> items;
-      ListObjects(g, res, ns, &items);
-      return items;
-    });
-  }
-  if (auto e = Commit(r, ns, name, cur.mod_revision, &cur.object, &obj, {}, nullptr)) return e;
-  if (r.group == "rbac.authorization.k8s.io" && r.resource == "clusterroles") {
-    if (auto e = ReaggregateClusterRoles()) return e;
-  }
-  if (r.group == "apiextensions.k8s.io") RefreshCustomResources();
+  if (auto e = Write(r, ns, user, w, &cur, &obj)) return e;
   *out = std::move(obj);
   return std::nullopt;
 }
@@ -811,7 +932,7 @@ std::optional<ApiError> Registry::Update(const ResourceInfo& r, const std::strin
 std::optional<ApiError> Registry::Patch(const ResourceInfo& r, const std::string& ns,
                                         const std::string& name, const UserInfo& user,
                                         const std::string& content_type, const std::string& body,
-                                        Json* out, const std::string& subresource) {
+                                        Json* out, const std::string& subresource, bool dry_run) {
   Json patch = Json::parse(body, nullptr, false);
   if (patch.is_discarded()) {
     return ApiError::BadRequest("error decoding patch: invalid character in JSON body");
@@ -847,7 +968,9 @@ std::optional<ApiError> Registry::Patch(const ResourceInfo& r, const std::string
     // write compares against what we read, and a race just retries.
     std::string want_rv = MetaStr(target, "resourceVersion");
     if (want_rv.empty() || want_rv == cur_rv) Meta(target)["resourceVersion"] = cur_rv;
-    auto e = Update(r, ns, name, user, target, out, subresource);
+    // The patched object takes the update path: the same admission,
+    // escalation checks, validation and quota as a PUT of it.
+    auto e = Update(r, ns, name, user, target, out, subresource, dry_run);
     if (e && e->reason == "Conflict" && (want_rv.empty() || want_rv == cur_rv)) continue;
     return e;
   }
@@ -935,7 +1058,7 @@ std::optional<ApiError> Registry::DeleteNamespaceContents(const std::string& ns)
 
 std::optional<ApiError> Registry::Delete(const ResourceInfo& r, const std::string& ns,
                                          const std::string& name, const UserInfo& user,
-                                         const Json& options, Json* out) {
+                                         const Json& options, Json* out, bool dry_run) {
   for (int attempt = 0; attempt < kMaxCasRetries; ++attempt) {
     StoredObject cur;
     bool found = false;
@@ -957,7 +1080,7 @@ std::optional<ApiError> Registry::Delete(const ResourceInfo& r, const std::strin
                 ", ResourceVersion in object meta: " + std::to_string(cur.mod_revision));
       }
     }
-    if (r.group.empty() && r.resource == "namespaces") {
+    if (r.group.empty() && r.resource == "namespaces" && !dry_run) {
       // Terminating first (new content is refused), then everything in it.
       Json term = cur.object;
       Meta(term)["deletionTimestamp"] = NowRfc3339();
@@ -977,10 +1100,10 @@ std::optional<ApiError> Registry::Delete(const ResourceInfo& r, const std::strin
       *out = term;
       return std::nullopt;
     }
-    auto e = Commit(r, ns, name, cur.mod_revision, &cur.object, nullptr, {}, nullptr);
+    auto e =
+        Write(r, ns, user, WriteRequest{WriteVerb::kDelete, "", dry_run, false}, &cur, nullptr);
     if (e && e->reason == "Conflict") continue;
     if (e) return e;
-    if (auto ae = AfterDelete(r, ns, cur.object)) return ae;
     *out = std::move(cur.object);
     return std::nullopt;
   }
@@ -1024,13 +1147,13 @@ std::optional<ApiError> Registry::AfterDelete(const ResourceInfo& r, const std::
 
 std::optional<ApiError> Registry::DeleteCollection(const ResourceInfo& r, const std::string& ns,
                                                    const UserInfo& user, const ListOptions& o,
-                                                   Json* out) {
+                                                   Json* out, bool dry_run) {
   ListResult l;
   if (auto e = List(r, ns, o, &l)) return e;
   Json items = Json::array();
   for (auto& obj : l.items) {
     Json deleted;
-    auto e = Delete(r, ns, MetaStr(obj, "name"), user, Json::object(), &deleted);
+    auto e = Delete(r, ns, MetaStr(obj, "name"), user, Json::object(), &deleted, dry_run);
     if (e && e->code != 404) return e;
     if (!e) items.push_back(std::move(deleted));
   }
@@ -1183,7 +1306,40 @@ std::optional<ApiError> Registry::LoadPolicy(RbacPolicy* p) {
   return std::nullopt;
 }
 
+bool Registry::AuthenticateBoundToken(const std::string& token, UserInfo* user) {
+  if (!signer_) return false;
+  BoundTokenClaims c;
+  if (signer_->Verify(token, now_(), {kServiceAccountIssuer}, &c)) return false;
+  // The account, and the object the token is bound to, must still be the
+  // ones it was issued for.
+  StoredObject sa;
+  bool found = false;
+  if (store_->Get("/registry/serviceaccounts/" + c.ns + "/" + c.sa_name, &sa, &found) || !found) {
+    return false;
+  }
+  if (MetaStr(sa.object, "uid") != c.sa_uid) return false;
+  if (!c.bound_kind.empty()) {
+    const std::string resource = c.bound_kind == "Pod" ? "pods" : "secrets";
+    StoredObject bound;
+    if (store_->Get("/registry/" + resource + "/" + c.ns + "/" + c.bound_name, &bound, &found) ||
+        !found) {
+      return false;
+    }
+    if (MetaStr(bound.object, "uid") != c.bound_uid) return false;
+    if (bound.object.contains("metadata") && bound.object["metadata"].is_object() &&
+        bound.object["metadata"].contains("deletionTimestamp")) {
+      return false;
+    }
+  }
+  user->name = c.subject;
+  user->uid = c.sa_uid;
+  user->groups = {"system:serviceaccounts", "system:serviceaccounts:" + c.ns,
+                  "system:authenticated"};
+  return true;
+}
+
 bool Registry::AuthenticateServiceAccountToken(const std::string& token, UserInfo* user) {
+  if (LooksLikeJwt(token)) return AuthenticateBoundToken(token, user);
   std::pair<std::string, std::string> where;
   bool known = false;
   {

@@ -13,6 +13,7 @@ import shutil
 import ssl
 import subprocess
 import tempfile
+import time
 import urllib.request
 
 from harness import REPO_ROOT, HarnessError, Server, TestFailure, candidate_binary, free_port
@@ -70,6 +71,21 @@ class KubeServer(Server):
     @property
     def url(self):
         return f"https://127.0.0.1:{self.kube_port}"
+
+    def wait_healthy(self):
+        """etcd health, then the Kubernetes port answering /healthz: the kube
+        API comes up after the store (bootstrap, key generation)."""
+        r = super().wait_healthy()
+        deadline = time.monotonic() + self.health_timeout
+        while True:
+            try:
+                if self.request("GET", "/healthz", token="")[0] == 200:
+                    return r
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise HarnessError("the Kubernetes API did not come up:\n" + self.log_tail(20))
+            time.sleep(0.1)
 
     def __enter__(self):
         self.start()

@@ -163,5 +163,92 @@ TEST(ObjectValidationTest, UpdateImmutables) {
   EXPECT_EQ(errs[1].field, "metadata.creationTimestamp");
 }
 
+// Pod updates (ValidatePodUpdate): only images, activeDeadlineSeconds and
+// added tolerations may change, so a patch can never raise resources past
+// what LimitRanger and ResourceQuota admitted.
+TEST(ObjectValidationTest, PodSpecUpdateAllowsOnlyTheMutableFields) {
+  const Json old_pod = Json::parse(R"({"metadata":{"name":"p"},"spec":{
+      "containers":[{"name":"c","image":"nginx:1.19","resources":{"limits":{"cpu":"200m"}}}],
+      "tolerations":[{"key":"a","operator":"Exists"}],
+      "activeDeadlineSeconds":100}})");
+  const std::string forbidden =
+      "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, "
+      "`spec.initContainers[*].image`, `spec.activeDeadlineSeconds` or `spec.tolerations` (only "
+      "additions to existing tolerations)";
+  auto with = [&](const char* pointer, const Json& value) {
+    Json p = old_pod;
+    p[Json::json_pointer(pointer)] = value;
+    return p;
+  };
+  EXPECT_TRUE(ValidatePodSpecUpdate(old_pod, old_pod).empty());
+  EXPECT_TRUE(
+      ValidatePodSpecUpdate(old_pod, with("/spec/containers/0/image", "nginx:1.20")).empty());
+  EXPECT_TRUE(ValidatePodSpecUpdate(old_pod, with("/spec/activeDeadlineSeconds", 50)).empty());
+  EXPECT_TRUE(
+      ValidatePodSpecUpdate(
+          old_pod, with("/spec/tolerations/1", Json::parse(R"({"key":"b","operator":"Exists"})")))
+          .empty());
+  // Key order does not matter.
+  Json reordered = Json::parse(R"({"metadata":{"name":"p"},"spec":{
+      "activeDeadlineSeconds":100, "tolerations":[{"operator":"Exists","key":"a"}],
+      "containers":[{"resources":{"limits":{"cpu":"200m"}},"image":"nginx:1.19","name":"c"}]}})");
+  EXPECT_TRUE(ValidatePodSpecUpdate(old_pod, reordered).empty());
+
+  auto errs = ValidatePodSpecUpdate(old_pod, with("/spec/containers/0/resources/limits/cpu", "2"));
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].field, "spec");
+  EXPECT_EQ(errs[0].message, forbidden);
+  errs = ValidatePodSpecUpdate(old_pod, with("/spec/serviceAccountName", "admin"));
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].message, forbidden);
+  errs = ValidatePodSpecUpdate(
+      old_pod, with("/spec/containers/1", Json::parse(R"({"name":"d","image":"x"})")));
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].field, "spec.containers");
+  EXPECT_EQ(errs[0].message, "Forbidden: pod updates may not add or remove containers");
+  errs = ValidatePodSpecUpdate(old_pod, with("/spec/activeDeadlineSeconds", 200));
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].message, "Invalid value: 200: must be less than or equal to previous value");
+  Json unset = old_pod;
+  unset["spec"].erase("activeDeadlineSeconds");
+  errs = ValidatePodSpecUpdate(old_pod, unset);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].field, "spec.activeDeadlineSeconds");
+  errs = ValidatePodSpecUpdate(old_pod, with("/spec/tolerations", Json::array()));
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].field, "spec.tolerations");
+}
+
+// PVC updates (ValidatePersistentVolumeClaimUpdate): an unbound claim's spec
+// is immutable; a bound one may grow requests.storage, never shrink it.
+TEST(ObjectValidationTest, PvcSpecUpdate) {
+  const Json pending = Json::parse(R"({"metadata":{"name":"c"},"spec":{
+      "accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}},
+      "status":{"phase":"Pending"}})");
+  const std::string immutable =
+      "Forbidden: is immutable after creation except resources.requests for bound claims";
+  Json grown = pending;
+  grown["spec"]["resources"]["requests"]["storage"] = "5Gi";
+  EXPECT_TRUE(ValidatePvcSpecUpdate(pending, pending).empty());
+  auto errs = ValidatePvcSpecUpdate(pending, grown);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].field, "spec");
+  EXPECT_EQ(errs[0].message, immutable);
+  Json named = pending;
+  named["spec"]["volumeName"] = "pv-1";
+  EXPECT_TRUE(ValidatePvcSpecUpdate(pending, named).empty());  // the binder sets it once
+  Json renamed = named;
+  renamed["spec"]["volumeName"] = "pv-2";
+  EXPECT_EQ(ValidatePvcSpecUpdate(named, renamed).size(), 1u);
+
+  Json bound = pending, bound_grown = grown;
+  bound["status"]["phase"] = bound_grown["status"]["phase"] = "Bound";
+  EXPECT_TRUE(ValidatePvcSpecUpdate(bound, bound_grown).empty());
+  errs = ValidatePvcSpecUpdate(bound_grown, bound);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].field, "spec.resources.requests.storage");
+  EXPECT_EQ(errs[0].message, "Forbidden: field can not be less than previous value");
+}
+
 }  // namespace
 }  // namespace capstan::kube
