@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "kube-adapter/field_selector.h"
+#include "kube-adapter/json_parse.h"
 #include "kube-adapter/kube_protobuf.h"
 #include "kube-adapter/label_selector.h"
 #include "kube-adapter/rbac_authorizer.h"
@@ -384,10 +385,12 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
   auto body_json = [&](Json* j) -> std::optional<ApiError> {
     // kubectl 1.2x+ sends typed `create` bodies as Kubernetes protobuf.
     if (IsKubeProtobuf(req.Header("content-type"))) return DecodeKubeProtobuf(req.body, j);
-    *j = Json::parse(req.body, nullptr, false);
-    if (j->is_discarded() || !j->is_object()) {
-      return ApiError::BadRequest("the object provided is unrecognized (must be of type " +
-                                  info->kind + "): couldn't get version/kind; json parse error");
+    JsonParseError pe;
+    if (!ParseJsonBounded(req.body, j, &pe) || !j->is_object()) {
+      std::string message = "the object provided is unrecognized (must be of type " + info->kind +
+                            "): couldn't get version/kind; json parse error";
+      if (pe.too_deep) message += ": " + pe.message + " (" + SummarizeBody(req.body) + ")";
+      return ApiError::BadRequest(message);
     }
     return std::nullopt;
   };
@@ -566,8 +569,15 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
     return SendJson(w, 200, out);
   }
   if (verb == "delete") {
-    Json options = Json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
-    if (options.is_discarded()) options = Json::object();
+    Json options = Json::object();
+    JsonParseError pe;
+    if (!req.body.empty() && !ParseJsonBounded(req.body, &options, &pe)) {
+      if (pe.too_deep) {
+        return SendError(
+            w, ApiError::BadRequest("couldn't get version/kind; json parse error: " + pe.message));
+      }
+      options = Json::object();
+    }
     if (auto e = registry_->Delete(*info, ns, pi.name, user, options, &out)) {
       return SendError(w, *e);
     }
