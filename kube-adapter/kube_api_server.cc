@@ -127,7 +127,8 @@ bool KubeApiServer::Start(const KubeApiServerOptions& options, std::unique_ptr<K
   if (!s->https_.Start(
           host.empty() ? "127.0.0.1" : host, static_cast<uint16_t>(port), s->credentials_.cert_file,
           s->credentials_.key_file,
-          [raw](const HttpRequest& r, HttpResponder& w) { raw->Handle(r, w); }, error)) {
+          [raw](const HttpRequest& r, HttpResponder& w) { raw->Handle(r, w); }, error,
+          [raw](HttpRequest& r, HttpResponder& w) { return raw->Preflight(r, w); })) {
     return false;
   }
   s->server_address_ = host + ":" + std::to_string(s->https_.port());
@@ -148,21 +149,40 @@ void KubeApiServer::Stop() {
   https_.Stop();
 }
 
-void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
-  // ---- authentication
-  UserInfo user;
+std::optional<ApiError> KubeApiServer::Authenticate(const HttpRequest& req, UserInfo* user) {
   std::string auth = req.Header("authorization");
   if (!auth.empty()) {
     std::string token;
     if (auth.size() > 7 && Lower(auth.substr(0, 7)) == "bearer ") token = auth.substr(7);
     while (!token.empty() && token.back() == ' ') token.pop_back();
     if (!token.empty() && token == credentials_.admin_token) {
-      user = UserInfo{"kubernetes-admin", "", {"system:masters", "system:authenticated"}};
-    } else if (token.empty() || !registry_->AuthenticateServiceAccountToken(token, &user)) {
-      return SendError(w, ApiError::Unauthorized());
+      *user = UserInfo{"kubernetes-admin", "", {"system:masters", "system:authenticated"}};
+    } else if (token.empty() || !registry_->AuthenticateServiceAccountToken(token, user)) {
+      return ApiError::Unauthorized();
     }
   } else {
-    user = UserInfo{"system:anonymous", "", {"system:unauthenticated"}};
+    *user = UserInfo{"system:anonymous", "", {"system:unauthenticated"}};
+  }
+  return std::nullopt;
+}
+
+bool KubeApiServer::Preflight(HttpRequest& req, HttpResponder& w) {
+  UserInfo user;
+  if (auto e = Authenticate(req, &user)) {
+    SendError(w, *e);
+    return false;
+  }
+  req.context = std::move(user);
+  return true;
+}
+
+void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
+  // ---- authentication (done by Preflight, before the body was read)
+  UserInfo user;
+  if (const auto* known = std::any_cast<UserInfo>(&req.context)) {
+    user = *known;
+  } else if (auto e = Authenticate(req, &user)) {
+    return SendError(w, *e);
   }
 
   RbacPolicy policy;
