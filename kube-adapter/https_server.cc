@@ -230,7 +230,9 @@ class HttpsConnection : public std::enable_shared_from_this<HttpsConnection> {
   // ---- for the Responder (on a handler thread)
 
   // Runs the async operation `start(done)` on the strand, under the write
-  // deadline, and waits for it.
+  // deadline, and waits for it. Whatever the operation uses must be owned by
+  // it (not by the caller's stack): once the server is stopping, the wait
+  // gives up after a few seconds even if the operation never completes.
   template <class Start>
   beast::error_code Io(Start&& start) {
     auto done = std::make_shared<std::promise<beast::error_code>>();
@@ -244,8 +246,13 @@ class HttpsConnection : public std::enable_shared_from_this<HttpsConnection> {
       beast::get_lowest_layer(stream_).expires_after(server_->limits.write_timeout);
       start([done](beast::error_code ec, size_t) { done->set_value(ec); });
     });
-    // The socket's deadline ends the operation; `start` may reference the
-    // caller's stack, so the caller must not return before it completes.
+    int waited = 0;
+    while (result.wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
+      if (server_->stopping && ++waited >= 2) {
+        CloseSoon();
+        return net::error::operation_aborted;
+      }
+    }
     return result.get();
   }
 
@@ -426,40 +433,48 @@ class Responder : public HttpResponder {
 
   void SendWith(int status, const std::string& content_type, const std::string& body,
                 const std::vector<std::pair<std::string, std::string>>& extra) {
-    http::response<http::string_body> res{static_cast<http::status>(status), version_};
-    res.set(http::field::content_type, content_type);
-    res.set("Cache-Control", "no-cache, private");
-    for (const auto& [k, v] : extra) res.set(k, v);
-    res.keep_alive(keep_alive_);
-    res.body() = body;
-    res.prepare_payload();
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(status), version_);
+    res->set(http::field::content_type, content_type);
+    res->set("Cache-Control", "no-cache, private");
+    for (const auto& [k, v] : extra) res->set(k, v);
+    res->keep_alive(keep_alive_);
+    res->body() = body;
+    res->prepare_payload();
     sent_ = true;
     if (failed_) return;
-    auto ec = session_->Io([&](auto done) { http::async_write(session_->stream(), res, done); });
+    auto ec = session_->Io([s = session_, res](auto done) {
+      http::async_write(s->stream(), *res,
+                        [res, done](beast::error_code e, size_t n) { done(e, n); });
+    });
     if (ec) failed_ = true;
   }
 
   bool StartStream(int status, const std::string& content_type) override {
-    header_ = std::make_unique<http::response<http::empty_body>>(static_cast<http::status>(status),
+    header_ = std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(status),
                                                                  version_);
     header_->set(http::field::content_type, content_type);
     header_->set("Cache-Control", "no-cache, private");
     header_->chunked(true);
     header_->keep_alive(false);
-    serializer_ = std::make_unique<http::response_serializer<http::empty_body>>(*header_);
+    serializer_ = std::make_shared<http::response_serializer<http::empty_body>>(*header_);
     sent_ = true;
     streaming_ = true;
     if (failed_) return false;
-    auto ec = session_->Io(
-        [&](auto done) { http::async_write_header(session_->stream(), *serializer_, done); });
+    auto ec = session_->Io([s = session_, header = header_, sr = serializer_](auto done) {
+      http::async_write_header(s->stream(), *sr,
+                               [header, sr, done](beast::error_code e, size_t n) { done(e, n); });
+    });
     if (ec) failed_ = true;
     return !failed_;
   }
 
   bool WriteChunk(const std::string& data) override {
     if (failed_) return false;
-    auto ec = session_->Io([&](auto done) {
-      net::async_write(session_->stream(), http::make_chunk(net::buffer(data)), done);
+    auto copy = std::make_shared<std::string>(data);
+    auto ec = session_->Io([s = session_, copy](auto done) {
+      net::async_write(s->stream(), http::make_chunk(net::buffer(*copy)),
+                       [copy, done](beast::error_code e, size_t n) { done(e, n); });
     });
     if (ec) failed_ = true;
     return !failed_;
@@ -479,8 +494,9 @@ class Responder : public HttpResponder {
 
   void Finish() {
     if (streaming_ && !failed_) {
-      auto ec = session_->Io(
-          [&](auto done) { net::async_write(session_->stream(), http::make_chunk_last(), done); });
+      auto ec = session_->Io([s = session_](auto done) {
+        net::async_write(s->stream(), http::make_chunk_last(), done);
+      });
       if (ec) failed_ = true;
     }
   }
@@ -496,8 +512,9 @@ class Responder : public HttpResponder {
   bool sent_ = false;
   bool streaming_ = false;
   bool failed_ = false;
-  std::unique_ptr<http::response<http::empty_body>> header_;
-  std::unique_ptr<http::response_serializer<http::empty_body>> serializer_;
+  // Shared with the writes, which may outlive this responder at shutdown.
+  std::shared_ptr<http::response<http::empty_body>> header_;
+  std::shared_ptr<http::response_serializer<http::empty_body>> serializer_;
 };
 
 }  // namespace
