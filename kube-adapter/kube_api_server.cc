@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "kube-adapter/field_selector.h"
+#include "kube-adapter/json_parse.h"
 #include "kube-adapter/kube_protobuf.h"
 #include "kube-adapter/label_selector.h"
 #include "kube-adapter/rbac_authorizer.h"
@@ -132,7 +133,8 @@ bool KubeApiServer::Start(const KubeApiServerOptions& options, std::unique_ptr<K
   if (!s->https_.Start(
           host.empty() ? "127.0.0.1" : host, static_cast<uint16_t>(port), s->credentials_.cert_file,
           s->credentials_.key_file,
-          [raw](const HttpRequest& r, HttpResponder& w) { raw->Handle(r, w); }, error)) {
+          [raw](const HttpRequest& r, HttpResponder& w) { raw->Handle(r, w); }, error,
+          [raw](HttpRequest& r, HttpResponder& w) { return raw->Preflight(r, w); })) {
     return false;
   }
   s->server_address_ = host + ":" + std::to_string(s->https_.port());
@@ -153,21 +155,40 @@ void KubeApiServer::Stop() {
   https_.Stop();
 }
 
-void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
-  // ---- authentication
-  UserInfo user;
+std::optional<ApiError> KubeApiServer::Authenticate(const HttpRequest& req, UserInfo* user) {
   std::string auth = req.Header("authorization");
   if (!auth.empty()) {
     std::string token;
     if (auth.size() > 7 && Lower(auth.substr(0, 7)) == "bearer ") token = auth.substr(7);
     while (!token.empty() && token.back() == ' ') token.pop_back();
     if (!token.empty() && token == credentials_.admin_token) {
-      user = UserInfo{"kubernetes-admin", "", {"system:masters", "system:authenticated"}};
-    } else if (token.empty() || !registry_->AuthenticateServiceAccountToken(token, &user)) {
-      return SendError(w, ApiError::Unauthorized());
+      *user = UserInfo{"kubernetes-admin", "", {"system:masters", "system:authenticated"}};
+    } else if (token.empty() || !registry_->AuthenticateServiceAccountToken(token, user)) {
+      return ApiError::Unauthorized();
     }
   } else {
-    user = UserInfo{"system:anonymous", "", {"system:unauthenticated"}};
+    *user = UserInfo{"system:anonymous", "", {"system:unauthenticated"}};
+  }
+  return std::nullopt;
+}
+
+bool KubeApiServer::Preflight(HttpRequest& req, HttpResponder& w) {
+  UserInfo user;
+  if (auto e = Authenticate(req, &user)) {
+    SendError(w, *e);
+    return false;
+  }
+  req.context = std::move(user);
+  return true;
+}
+
+void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
+  // ---- authentication (done by Preflight, before the body was read)
+  UserInfo user;
+  if (const auto* known = std::any_cast<UserInfo>(&req.context)) {
+    user = *known;
+  } else if (auto e = Authenticate(req, &user)) {
+    return SendError(w, *e);
   }
 
   RbacPolicy policy;
@@ -390,10 +411,12 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
   auto body_json = [&](Json* j) -> std::optional<ApiError> {
     // kubectl 1.2x+ sends typed `create` bodies as Kubernetes protobuf.
     if (IsKubeProtobuf(req.Header("content-type"))) return DecodeKubeProtobuf(req.body, j);
-    *j = Json::parse(req.body, nullptr, false);
-    if (j->is_discarded() || !j->is_object()) {
-      return ApiError::BadRequest("the object provided is unrecognized (must be of type " +
-                                  info->kind + "): couldn't get version/kind; json parse error");
+    JsonParseError pe;
+    if (!ParseJsonBounded(req.body, j, &pe) || !j->is_object()) {
+      std::string message = "the object provided is unrecognized (must be of type " + info->kind +
+                            "): couldn't get version/kind; json parse error";
+      if (pe.too_deep) message += ": " + pe.message + " (" + SummarizeBody(req.body) + ")";
+      return ApiError::BadRequest(message);
     }
     return std::nullopt;
   };
@@ -552,8 +575,15 @@ void KubeApiServer::Handle(const HttpRequest& req, HttpResponder& w) {
     return SendJson(w, 200, out);
   }
   if (verb == "delete") {
-    Json options = Json::parse(req.body.empty() ? "{}" : req.body, nullptr, false);
-    if (options.is_discarded()) options = Json::object();
+    Json options = Json::object();
+    JsonParseError pe;
+    if (!req.body.empty() && !ParseJsonBounded(req.body, &options, &pe)) {
+      if (pe.too_deep) {
+        return SendError(
+            w, ApiError::BadRequest("couldn't get version/kind; json parse error: " + pe.message));
+      }
+      options = Json::object();
+    }
     if (auto e = registry_->Delete(*info, ns, pi.name, user, options, &out, dry_run)) {
       return SendError(w, *e);
     }

@@ -36,6 +36,13 @@ class KubeApiServer {
  private:
   KubeApiServer() = default;
   void Handle(const HttpRequest& req, HttpResponder& w);
+  // Who sent the request, from its headers alone: the admin or a
+  // ServiceAccount by bearer token, else anonymous. Unauthorized for a
+  // token that is not valid.
+  std::optional<ApiError> Authenticate(const HttpRequest& req, UserInfo* user);
+  // Before the body is read: a request with bad credentials is answered 401
+  // unread; otherwise the user is kept in req.context for Handle.
+  bool Preflight(HttpRequest& req, HttpResponder& w);
 
   KubeApiServerOptions options_;
   KubeCredentials credentials_;

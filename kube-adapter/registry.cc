@@ -9,6 +9,7 @@
 
 #include "kube-adapter/bootstrap_policy.h"
 #include "kube-adapter/crd_schema.h"
+#include "kube-adapter/json_parse.h"
 #include "kube-adapter/kube_credentials.h"
 #include "kube-adapter/limit_ranger.h"
 #include "kube-adapter/object_defaults.h"
@@ -73,8 +74,8 @@ std::string EncodeContinue(int64_t rev, const std::string& start) {
 }
 
 bool DecodeContinue(const std::string& token, int64_t* rev, std::string* start) {
-  Json j = Json::parse(Base64Decode(token), nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("rv") || !j["rv"].is_number_integer() ||
+  Json j;
+  if (!ParseJsonBounded(Base64Decode(token), &j) || !j.is_object() || !j.contains("rv") || !j["rv"].is_number_integer() ||
       !j.contains("start") || !j["start"].is_string()) {
     return false;
   }
@@ -933,11 +934,18 @@ std::optional<ApiError> Registry::Patch(const ResourceInfo& r, const std::string
                                         const std::string& name, const UserInfo& user,
                                         const std::string& content_type, const std::string& body,
                                         Json* out, const std::string& subresource, bool dry_run) {
-  Json patch = Json::parse(body, nullptr, false);
-  if (patch.is_discarded()) {
+  std::string ct = content_type.substr(0, content_type.find(';'));
+  Json patch;
+  JsonParseError pe;
+  if (!ParseJsonBounded(body, &patch, &pe)) {
+    // As the apiserver's decoders word it: json-patch's MergePatch says
+    // "Invalid JSON Patch", the others pass encoding/json's error on.
+    if (pe.too_deep) {
+      return ApiError::BadRequest(ct == "application/merge-patch+json" ? "Invalid JSON Patch"
+                                                                       : pe.message);
+    }
     return ApiError::BadRequest("error decoding patch: invalid character in JSON body");
   }
-  std::string ct = content_type.substr(0, content_type.find(';'));
   if (ct == "application/strategic-merge-patch+json" && r.custom) {
     return ApiError::UnsupportedMediaType(
         "the body of the request was in an unknown format - accepted media types include: "

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "kube-adapter/json_parse.h"
+
 namespace capstan::kube {
 namespace {
 
@@ -54,8 +56,9 @@ std::optional<ApiError> DecodeStored(const std::string& key, const std::string& 
                                      int64_t mod_revision, StoredObject* out) {
   out->key = key;
   out->mod_revision = mod_revision;
-  out->object = Json::parse(value, nullptr, false);
-  if (out->object.is_discarded() || !out->object.is_object()) {
+  // Bounded like a request body: a value written straight through the etcd
+  // port must not be able to overflow a stack here either.
+  if (!ParseJsonBounded(value, &out->object) || !out->object.is_object()) {
     return ApiError::InternalError("object at " + key + " is not JSON");
   }
   out->object["metadata"]["resourceVersion"] = std::to_string(mod_revision);

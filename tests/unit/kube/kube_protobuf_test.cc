@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace capstan::kube {
 namespace {
@@ -447,6 +448,41 @@ TEST(KubeProtobufTest, SyntheticSpecialTypes) {
   EXPECT_EQ(cj["spec"]["successfulJobsHistoryLimit"], 3);
   EXPECT_EQ(cj["spec"]["jobTemplate"]["spec"]["parallelism"], 2);
   EXPECT_EQ(cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["name"], "c");
+}
+
+TEST(KubeProtobufTest, DeepNestingIsBoundedAndNeverRecursesUnboundedly) {
+  // 100k levels of nested length-delimited data in an unknown field: skipped
+  // as bytes, without descending into it.
+  std::vector<std::string> prefixes;  // outermost last
+  size_t inner = 1;                   // "x"
+  for (int i = 0; i < 100000; ++i) {
+    prefixes.push_back(Tag(1, 2) + Varint(inner));
+    inner += prefixes.back().size();
+  }
+  std::string nested;
+  nested.reserve(inner);
+  for (auto it = prefixes.rbegin(); it != prefixes.rend(); ++it) nested += *it;
+  nested += "x";
+  Json cm;
+  auto err = DecodeKubeProtobuf(
+      Envelope("v1", "ConfigMap", Len(1, Len(1, "deep") + Len(99, nested))), &cm);
+  ASSERT_FALSE(err) << err->message;
+  EXPECT_EQ(cm["metadata"].dump(), R"({"name":"deep"})");
+  // Known fields nest only as deep as the Kubernetes types do (the schema
+  // has no cycles); repeating a message field merges, it does not nest. So
+  // the decoded JSON of any body is at most a dozen levels deep.
+  std::string meta = Len(1, "m");
+  std::string merged;
+  for (int i = 0; i < 10000; ++i) merged += Len(1, meta);
+  Json ns;
+  err = DecodeKubeProtobuf(Envelope("v1", "Namespace", merged), &ns);
+  ASSERT_FALSE(err) << err->message;
+  EXPECT_EQ(ns["metadata"].dump(), R"({"name":"m"})");
+  // Groups (wire types 3 and 4), which could nest without lengths, are refused.
+  std::string group = Tag(99, 3) + Tag(1, 0) + Varint(1) + Tag(99, 4);
+  err = DecodeKubeProtobuf(Envelope("v1", "ConfigMap", Len(1, Len(1, "g") + group)), &cm);
+  ASSERT_TRUE(err);
+  EXPECT_EQ(err->code, 400);
 }
 
 TEST(KubeProtobufTest, Errors) {

@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <string>
+
+#include "kube-adapter/json_parse.h"
+#include "kube-adapter/stack_thread.h"
+
 namespace capstan::kube {
 namespace {
 
@@ -285,6 +291,50 @@ TEST(StrategicMergePatchTest, Errors) {
   err = ApplyStrategicMergePatch(&obj, Json::parse("[]"), "Deployment");
   ASSERT_TRUE(err);
   EXPECT_EQ(err->code, 400);
+}
+
+// Hostile shapes (issue 12): patches as wide or as deep as a 3 MiB body
+// allows must cost time linear in their size.
+TEST(ObjectPatch, WideMergePatchIntoAWideObjectIsLinear) {
+  // Built from text: operator[] on the ordered object is itself quadratic.
+  std::string obj_text = "{", patch_text = "{";
+  for (int i = 0; i < 100000; ++i)
+    obj_text += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  for (int i = 50000; i < 150000; ++i)
+    patch_text += "\"k" + std::to_string(i) + "\":-" + std::to_string(i) + ",";
+  for (int i = 0; i < 100; ++i) patch_text += "\"k" + std::to_string(i) + "\":null,";
+  obj_text.back() = '}';
+  patch_text.back() = '}';
+  Json obj, patch;
+  ASSERT_TRUE(ParseJsonBounded(obj_text, &obj));
+  ASSERT_TRUE(ParseJsonBounded(patch_text, &patch));
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_FALSE(ApplyMergePatch(&obj, patch));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  EXPECT_EQ(obj.size(), 150000u - 100u);
+  EXPECT_EQ(obj.begin().key(), "k100");  // deleted keys gone, order kept
+  EXPECT_EQ(obj["k49999"], 49999);
+  EXPECT_EQ(obj["k50000"], -50000);
+  EXPECT_EQ(obj["k149999"], -149999);
+  EXPECT_FALSE(obj.contains("k0"));
+}
+
+TEST(ObjectPatch, DeepStrategicMergePatchIsLinear) {
+  std::string deep;
+  for (int i = 0; i < 9999; ++i) deep += R"({"a":)";
+  deep += "1" + std::string(9999, '}');
+  bool ok = false;
+  double seconds = 0;
+  StackThread t(kHandlerStackBytes, [&] {
+    Json obj = Json::parse(R"({"spec":)" + deep + "}");
+    Json patch = Json::parse(R"({"spec":)" + deep + "}");
+    auto start = std::chrono::steady_clock::now();
+    ok = !ApplyStrategicMergePatch(&obj, patch, "Deployment");
+    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  });
+  t.join();
+  EXPECT_TRUE(ok);
+  EXPECT_LT(seconds, 1.0);  // copying the path per level took ~5 s
 }
 
 }  // namespace
