@@ -7,6 +7,7 @@
 // error status; a store the import reports as made opens.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -25,7 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string store_dir = tmp.Sub("store");
   if (!capstan::EtcdSnapshotReader::Import(file, store_dir, options, &info).ok()) return 0;
   std::unique_ptr<capstan::MvccStore> store;
-  if (!capstan::MvccStore::Open(store_dir, options, &store).ok()) {
+  capstan::Status s = capstan::MvccStore::Open(store_dir, options, &store);
+  if (!s.ok()) {
+    fprintf(stderr, "MvccStore::Open: %s\n", s.ToString().c_str());
     capstan::fuzz::Fail("an imported store does not open");
   }
   return 0;
