@@ -29,7 +29,7 @@ else
 fi
 mkdir -p "$corpus"
 set -- -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -max_len="$max_len" \
-  -print_final_stats=1 -artifact_prefix="$artifacts/"
+  -print_final_stats=1 -error_exitcode=1 -artifact_prefix="$artifacts/"
 [ -f "$src/dict/$target.dict" ] && set -- "$@" -dict="$src/dict/$target.dict"
 set -- "$@" "$corpus"
 for d in "$src/corpus/$target" "$src/regressions/$target"; do
@@ -38,7 +38,7 @@ done
 echo "$bin $*"
 # The targets' scratch files go under $scratch (TempDir honours TMPDIR).
 TMPDIR=$scratch/tmp \
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:quarantine_size_mb=64} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
   "$bin" "$@" 2>&1
 rc=$?
