@@ -56,7 +56,7 @@ $(FUZZ_BUILD_DIR)/build.ninja: CMakeLists.txt
 	cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAPSTAN_FUZZ=ON \
 	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++
 
-# The fuzz targets (fuzz/README.md), with ASan, UBSan and libFuzzer.
+# The fuzz targets (docs/reliability.md, "Fuzzing"), with ASan, UBSan and libFuzzer.
 fuzz-build: fuzz-deps $(FUZZ_BUILD_DIR)/build.ninja
 	cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS)
 
