@@ -15,9 +15,10 @@ using capstan::kube::FieldSelector;
 using capstan::kube::Json;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const char* const kResources[] = {"pods",     "events",     "secrets", "namespaces",
-                                           "nodes",    "services",   "jobs",    "configmaps",
-                                           "replicationcontrollers", "deployments"};
+  static const char* const kResources[] = {"pods",       "events",     "secrets",
+                                           "namespaces", "nodes",      "services",
+                                           "jobs",       "configmaps", "replicationcontrollers",
+                                           "deployments"};
   capstan::fuzz::FuzzInput in(data, size);
   const std::string resource = kResources[in.Byte() % std::size(kResources)];
   auto [text, doc] = capstan::fuzz::SplitAt(in.Rest(), "\n");

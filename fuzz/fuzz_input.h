@@ -20,8 +20,7 @@ namespace capstan::fuzz {
 // empty strings, so a target never has to check for a short input.
 class FuzzInput {
  public:
-  FuzzInput(const uint8_t* data, size_t size)
-      : rest_(reinterpret_cast<const char*>(data), size) {}
+  FuzzInput(const uint8_t* data, size_t size) : rest_(reinterpret_cast<const char*>(data), size) {}
 
   bool empty() const { return rest_.empty(); }
   size_t size() const { return rest_.size(); }

@@ -47,7 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     uint64_t index, term;
     std::string_view conf_state;
     if (raft::DecodeWalSnapshotMarker(buf, &index, &term, &conf_state)) {
-      if (conf_state.data() < buf.data() || conf_state.data() + conf_state.size() > buf.data() + buf.size()) {
+      if (conf_state.data() < buf.data() ||
+          conf_state.data() + conf_state.size() > buf.data() + buf.size()) {
         Fail("snapshot marker's conf state outside the payload");
       }
     }

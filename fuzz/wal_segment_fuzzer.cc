@@ -84,15 +84,17 @@ std::vector<Segment> BuildSegments(FuzzInput* in) {
         hs.set_term(in->Byte());
         hs.set_vote(in->Byte() % 4);
         hs.set_commit(in->Byte());
-        crc = raft::AppendWalRecord(d, raft::WalRecordType::kHardState, crc, hs.SerializeAsString());
+        crc =
+            raft::AppendWalRecord(d, raft::WalRecordType::kHardState, crc, hs.SerializeAsString());
         break;
       }
       case 3: {
         capstan::raftpb::ConfState cs;
         for (uint8_t n = in->Byte() % 4; n > 0; n--) cs.add_voters(in->Byte());
         const uint64_t index = in->Byte(), term = in->Byte() % 4;
-        crc = raft::AppendWalRecord(d, raft::WalRecordType::kSnapshot, crc,
-                                    raft::EncodeWalSnapshotMarker(index, term, cs.SerializeAsString()));
+        crc = raft::AppendWalRecord(
+            d, raft::WalRecordType::kSnapshot, crc,
+            raft::EncodeWalSnapshotMarker(index, term, cs.SerializeAsString()));
         break;
       }
       case 4: {  // any type, any payload
