@@ -4,14 +4,19 @@
 // The first input byte picks how the files are made:
 //  - raw (even): the rest of the input is one segment file, named after the
 //    segment header it starts with (if any), so real segments go deep;
-//  - built (odd): a little program of records (metadata, entries, hard
+//  - built (1 mod 4): a little program of records (metadata, entries, hard
 //    states, snapshot markers, raw records, new segments, damage, torn tail)
-//    written with valid checksums, so recovery's decisions are reached.
+//    written with valid checksums, so recovery's decisions are reached;
+//  - torn (3 mod 4): a valid log as the WAL writes it (metadata first,
+//    contiguous entries, hard states, markers, segment rolls), whose last
+//    segment is then cut anywhere after its header and padded with the
+//    preallocated zeros: what a power loss leaves of unsynced writes.
 //
 // Properties: no crash, leak or undefined behaviour; a log that opens has
 // contiguous entries after its snapshot index; appending to it and opening it
 // again succeeds and returns the new entry last (the torn-tail repair left a
-// log that stays readable).
+// log that stays readable); a torn log always opens (a lost unsynced tail is
+// not corruption, issue #13 item 6) with every entry written before the cut.
 #include <sys/stat.h>
 
 #include <cinttypes>
@@ -119,6 +124,71 @@ std::vector<Segment> BuildSegments(FuzzInput* in) {
   return segs;
 }
 
+// A valid log, then a torn last segment. *whole_entries gets the index of
+// the last entry whose record lies wholly before the cut.
+std::vector<Segment> BuildTornLog(FuzzInput* in, uint64_t* whole_entries) {
+  std::vector<Segment> segs;
+  uint32_t crc = 0;
+  uint64_t last_index = 0;
+  std::vector<std::pair<size_t, uint64_t>> entry_ends;  // in the last segment: end offset, index
+  size_t keep = 0;  // the last segment's bytes that no cut may remove (header, metadata)
+  auto start_segment = [&]() {
+    Segment s;
+    s.seq = segs.size();
+    s.first_index = last_index + 1;
+    raft::WalSegmentHeader h;
+    h.seq = s.seq;
+    h.first_index = s.first_index;
+    h.prev_checksum = crc;
+    crc = raft::AppendWalRecord(&s.data, raft::WalRecordType::kSegmentHeader, crc,
+                                raft::EncodeWalSegmentHeader(h));
+    // Every segment repeats the metadata, synced with the header.
+    crc = raft::AppendWalRecord(&s.data, raft::WalRecordType::kMetadata, crc, "metadata");
+    keep = s.data.size();
+    entry_ends.clear();
+    segs.push_back(std::move(s));
+  };
+  start_segment();
+  while (!in->empty() && segs.size() < 4) {
+    std::string* d = &segs.back().data;
+    switch (in->Byte() % 4) {
+      case 0: {
+        capstan::raftpb::Entry e;
+        e.set_index(++last_index);
+        e.set_term(1);
+        e.set_data(std::string(in->Bytes(in->Byte() % 64)));
+        crc = raft::AppendWalRecord(d, raft::WalRecordType::kEntry, crc, e.SerializeAsString());
+        entry_ends.emplace_back(d->size(), last_index);
+        break;
+      }
+      case 1: {
+        capstan::raftpb::HardState hs;
+        hs.set_term(1);
+        hs.set_commit(last_index);
+        crc =
+            raft::AppendWalRecord(d, raft::WalRecordType::kHardState, crc, hs.SerializeAsString());
+        break;
+      }
+      case 2:
+        crc = raft::AppendWalRecord(d, raft::WalRecordType::kSnapshot, crc,
+                                    raft::EncodeWalSnapshotMarker(last_index / 2, 1, ""));
+        break;
+      default:
+        start_segment();
+        break;
+    }
+  }
+  Segment& tail = segs.back();
+  const size_t cut = keep + in->U16() % (tail.data.size() - keep + 1);
+  tail.data.resize(cut);
+  tail.data.append(512, '\0');
+  *whole_entries = segs.size() > 1 ? segs[segs.size() - 1].first_index - 1 : 0;
+  for (const auto& [end, index] : entry_ends) {
+    if (end <= cut) *whole_entries = index;
+  }
+  return segs;
+}
+
 void CheckContents(const raft::WalContents& c) {
   for (size_t i = 0; i < c.entries.size(); i++) {
     if (c.entries[i].index() <= c.snapshot_index) Fail("an entry at or below the snapshot index");
@@ -133,6 +203,7 @@ void CheckContents(const raft::WalContents& c) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzInput in(data, size);
   const uint8_t mode = in.Byte();
+  uint64_t whole_entries = 0;  // torn mode: entries that must survive
   capstan::TempDir tmp("wal-fuzz-");
   const std::string dir = tmp.Sub("wal");
   if (::mkdir(dir.c_str(), 0700) != 0) abort();
@@ -146,7 +217,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     capstan::fuzz::WriteFileOrDie(dir + "/" + SegmentName(h.seq, h.first_index), file);
   } else {
-    for (const Segment& s : BuildSegments(&in)) {
+    const std::vector<Segment> segs =
+        mode % 4 == 3 ? BuildTornLog(&in, &whole_entries) : BuildSegments(&in);
+    for (const Segment& s : segs) {
       capstan::fuzz::WriteFileOrDie(dir + "/" + SegmentName(s.seq, s.first_index), s.data);
     }
   }
@@ -158,8 +231,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint64_t next = 0;
   {
     std::unique_ptr<raft::Wal> wal;
-    if (!raft::Wal::Open(dir, options, &wal, &contents).ok()) return 0;
+    capstan::Status s = raft::Wal::Open(dir, options, &wal, &contents);
+    if (!s.ok() && mode % 4 == 3) {
+      fprintf(stderr, "open: %s\n", s.ToString().c_str());
+      Fail("a valid log with a torn tail does not open");
+    }
+    if (!s.ok()) return 0;
     CheckContents(contents);
+    if (mode % 4 == 3 && wal->last_index() < whole_entries) {
+      Fail("an entry written wholly before the tear is lost");
+    }
     next = wal->last_index() + 1;
     capstan::raftpb::Entry e;
     e.set_index(next);
