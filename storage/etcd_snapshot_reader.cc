@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "kv.pb.h"
 #include "storage/bbolt_reader.h"
 #include "storage/bulk_loader.h"
 #include "storage/etcd_schema.h"
@@ -43,12 +44,19 @@ Status Load(const BboltReader& db, BulkLoader* loader, EtcdImportInfo* info) {
   if (!db.HasBucket({Bucket(etcd::kKeyBucket)})) {
     return Status::Corruption("not an etcd backend: no \"key\" bucket");
   }
+  // The store decodes every row when it opens: a row it cannot decode is
+  // refused here, not left to make the imported store unopenable.
+  mvccpb::KeyValue kv;
   Status s = db.ForEach({Bucket(etcd::kKeyBucket)},
                         [&](std::string_view k, std::string_view v, bool is_bucket) {
                           Revision rev;
                           bool tombstone;
                           if (is_bucket || !DecodeRevisionKey(k, &rev, &tombstone)) {
                             return Status::Corruption("etcd key bucket: bad revision key");
+                          }
+                          if (!kv.ParseFromArray(v.data(), static_cast<int>(v.size()))) {
+                            return Status::Corruption("etcd key bucket: bad value at revision " +
+                                                      std::to_string(rev.main));
                           }
                           info->revision = rev.main;
                           info->revisions++;

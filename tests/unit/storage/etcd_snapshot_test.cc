@@ -346,6 +346,24 @@ TEST_F(EtcdSnapshotTest, DamagedSnapshotsAreRefused) {
       EtcdSnapshotReader::Import(path, dir_.Sub("dst2"), StoreOptions{}, &in).IsCorruption());
 }
 
+// Found by fuzz/etcd_snapshot_import_fuzzer: a key bucket row whose value is
+// not a KeyValue was imported, and the store then refused to open.
+TEST_F(EtcdSnapshotTest, UndecodableRevisionValueIsRefused) {
+  const std::string path = dir_.Sub("bad-value.db");
+  {
+    std::unique_ptr<BboltWriter> w;
+    ASSERT_TRUE(BboltWriter::Create(path, 4096, &w).ok());
+    ASSERT_TRUE(w->BeginBucket(etcd::kKeyBucket).ok());
+    ASSERT_TRUE(w->Put(EncodeRevisionKey(Revision{2, 0}), "\xff\xff\xff").ok());
+    ASSERT_TRUE(w->EndBucket().ok());
+    ASSERT_TRUE(w->Finish().ok());
+  }
+  EtcdImportInfo in;
+  Status s = EtcdSnapshotReader::Import(path, dir_.Sub("dst"), StoreOptions{}, &in);
+  EXPECT_TRUE(s.IsCorruption()) << s.ToString();
+  EXPECT_NE(s.ToString().find("bad value at revision 2"), std::string::npos) << s.ToString();
+}
+
 TEST_F(EtcdSnapshotTest, DataDirMigration) {
   Populate();
   EtcdSnapshotInfo info;
