@@ -9,7 +9,7 @@ set(CAPSTAN_FUZZ_TARGETS
   snapshot_receiver:4096
   bbolt_reader:16384
   etcd_snapshot_import:16384
-  kube_json:8192
+  kube_json:65536
   kube_protobuf:4096
   quantity:128
   label_selector:1024
