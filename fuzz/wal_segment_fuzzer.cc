@@ -16,8 +16,8 @@
 // contiguous entries after its snapshot index; appending to it and opening it
 // again succeeds and returns the new entry last (the torn-tail repair left a
 // log that stays readable); a torn log always opens (a lost unsynced tail is
-// not corruption, issue #13 item 6; asserted with CAPSTAN_FUZZ_WAL_TORN_STRICT=1)
-// with every entry written before the cut.
+// not corruption: only damage followed by a record written after a completed
+// sync is) with every entry written before the cut.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -232,14 +232,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzInput in(data, size);
   const uint8_t mode = in.Byte();
   // Torn modes: 3 mod 8 cuts the last segment, 7 mod 8 loses unsynced
-  // blocks of it. Wal::Open refuses some torn logs today (issue #13 item 6,
-  // being fixed separately; inputs in fuzz/known-crashes/wal_segment/), so
-  // "a torn log opens" is asserted only with CAPSTAN_FUZZ_WAL_TORN_STRICT=1
-  // until the fix lands; without it the torn logs are still opened, and
-  // checked when they open.
+  // blocks of it. Either way the log must open.
   const bool torn = mode % 4 == 3;
   const bool page_loss = mode % 8 == 7;
-  static const bool torn_strict = getenv("CAPSTAN_FUZZ_WAL_TORN_STRICT") != nullptr;
   uint64_t whole_entries = 0;  // entries that must survive
   capstan::TempDir tmp("wal-fuzz-");
   const std::string dir = tmp.Sub("wal");
@@ -269,7 +264,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   {
     std::unique_ptr<raft::Wal> wal;
     capstan::Status s = raft::Wal::Open(dir, options, &wal, &contents);
-    if (!s.ok() && torn && torn_strict) {
+    if (!s.ok() && torn) {
       fprintf(stderr, "open: %s\n", s.ToString().c_str());
       Fail("a valid log with a torn tail does not open");
     }
