@@ -2,33 +2,15 @@
 
 #include <gtest/gtest.h>
 
-#include "storage/temp_dir.h"
+#include "applier_fixture.h"
 
 namespace capstan::api {
 namespace {
 
 using etcdserverpb::Compare;
 
-class ApplierTest : public ::testing::Test {
+class ApplierTest : public ApplierFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(MvccStore::Open(dir_.Sub("db"), StoreOptions{}, &store_).ok());
-    applier_ = std::make_unique<Applier>(store_.get(), &alarms_, &members_);
-  }
-
-  Status Apply(const internalpb::InternalRequest& req, google::protobuf::Message* resp) {
-    auto b = store_->NewBatch();
-    ApplyResult r = applier_->Apply(req, b.get(), resp);
-    EXPECT_TRUE(b->Commit().ok());
-    return r.status;
-  }
-  void Put(const std::string& k, const std::string& v) {
-    internalpb::InternalRequest req;
-    req.mutable_put()->set_key(k);
-    req.mutable_put()->set_value(v);
-    etcdserverpb::PutResponse resp;
-    ASSERT_TRUE(Apply(req, &resp).ok());
-  }
   // Runs a txn with one compare; returns whether it succeeded.
   bool Cmp(Compare c, const std::string& range_end = "") {
     internalpb::InternalRequest req;
@@ -45,12 +27,6 @@ class ApplierTest : public ::testing::Test {
     c.set_result(r);
     return c;
   }
-
-  TempDir dir_;
-  std::unique_ptr<MvccStore> store_;
-  AlarmSet alarms_;
-  MemberTable members_;
-  std::unique_ptr<Applier> applier_;
 };
 
 TEST_F(ApplierTest, CompareTargetsAndResults) {

@@ -6,7 +6,7 @@
 #include "api/applier.h"
 #include "api/etcd_errors.h"
 #include "api/grpc_messages.h"
-#include "storage/temp_dir.h"
+#include "applier_fixture.h"
 
 namespace capstan::api {
 namespace {
@@ -14,25 +14,11 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-class ResponseSizeTest : public ::testing::Test {
+class ResponseSizeTest : public ApplierFixture {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(MvccStore::Open(dir_.Sub("db"), StoreOptions{}, &store_).ok());
-    applier_ = std::make_unique<Applier>(store_.get(), &alarms_, &members_);
+    ApplierFixture::SetUp();
     for (int i = 0; i < 10; ++i) Put("k" + std::to_string(i), std::string(100, 'v'));
-  }
-  Status Apply(const internalpb::InternalRequest& req, google::protobuf::Message* resp) {
-    auto b = store_->NewBatch();
-    ApplyResult r = applier_->Apply(req, b.get(), resp);
-    EXPECT_TRUE(b->Commit().ok());
-    return r.status;
-  }
-  void Put(const std::string& k, const std::string& v) {
-    internalpb::InternalRequest req;
-    req.mutable_put()->set_key(k);
-    req.mutable_put()->set_value(v);
-    etcdserverpb::PutResponse resp;
-    ASSERT_TRUE(Apply(req, &resp).ok());
   }
   static etcdserverpb::RangeRequest All() {
     etcdserverpb::RangeRequest r;
@@ -40,12 +26,6 @@ class ResponseSizeTest : public ::testing::Test {
     r.set_range_end("l");
     return r;
   }
-
-  TempDir dir_;
-  std::unique_ptr<MvccStore> store_;
-  AlarmSet alarms_;
-  MemberTable members_;
-  std::unique_ptr<Applier> applier_;
 };
 
 TEST_F(ResponseSizeTest, StoreRefusesARangeOverItsBoundBeforeReadingValues) {
