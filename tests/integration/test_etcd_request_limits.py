@@ -28,6 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import DiffPair, Server, TestFailure, candidate_binary, run_tests  # noqa: E402
+from raw_proto import field, nested_txn, put_op, range_op, txn, varint  # noqa: E402
 
 for _v in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY"):
     os.environ.pop(_v, None)
@@ -38,55 +39,9 @@ import grpc  # noqa: E402
 # hand-made wire format
 
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field(num, payload):
-    """A length-delimited field."""
-    return varint((num << 3) | 2) + varint(len(payload)) + payload
-
-
-def put_op(key, value=b""):
-    put = field(1, key) + (field(2, value) if value else b"")
-    return field(2, put)  # RequestOp.request_put
-
-
-def range_op(key, range_end=b""):
-    rng = field(1, key) + (field(2, range_end) if range_end else b"")
-    return field(1, rng)  # RequestOp.request_range
-
-
-def txn(success_ops=(), compares=()):
-    """TxnRequest bytes: compare = 1, success = 2 (each op already a RequestOp)."""
-    return b"".join(field(1, c) for c in compares) + b"".join(field(2, op) for op in success_ops)
-
-
 def compare_exists(key):
     # Compare{result: GREATER (2)... kept simple: key + target VERSION (0) + result EQUAL (0)}
     return field(3, key)
-
-
-def nested_txn(depth, leaf_ops):
-    """`depth` txns, each the only success op of its parent; the innermost
-    holds `leaf_ops`."""
-    inner = txn(leaf_ops)
-    headers, size = [], len(inner)
-    for _ in range(depth - 1):  # outside in: linear, where wrapping inside out is quadratic
-        op = b"\x22" + varint(size)  # RequestOp.request_txn
-        size += len(op)
-        t = b"\x12" + varint(size)  # TxnRequest.success
-        size += len(t)
-        headers.append(t + op)
-    return b"".join(reversed(headers)) + inner
 
 
 def top_fields(data):

@@ -34,6 +34,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Server, TestFailure, candidate_binary, run_tests  # noqa: E402
+from raw_proto import field, nested_txn, put_op, varint, vfield  # noqa: E402
 
 for _v in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "grpc_proxy", "all_proxy", "ALL_PROXY"):
     os.environ.pop(_v, None)
@@ -48,36 +49,9 @@ CALL_TIMEOUT_S = 10
 # protobuf and HTTP/2 by hand
 
 
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return bytes(out)
-
-
-def field(num, payload):
-    return varint((num << 3) | 2) + varint(len(payload)) + payload
-
-
-def vfield(num, value):
-    return varint(num << 3) + varint(value)
-
-
-def nested_txn(depth):
-    """`depth` txns, each the success op of its parent, the innermost a put.
-    Built outside in (linear: wrapping inside out copies the message per level)."""
-    inner = field(2, field(2, field(1, b"hostile/nested")))
-    headers, size = [], len(inner)
-    for _ in range(depth - 1):
-        op = b"\x22" + varint(size)  # RequestOp.request_txn
-        size += len(op)
-        t = b"\x12" + varint(size)  # TxnRequest.success
-        size += len(t)
-        headers.append(t + op)
-    return b"".join(reversed(headers)) + inner
+def nested_txn_of_put(depth):
+    """`depth` txns, each the success op of its parent, the innermost a put."""
+    return nested_txn(depth, [put_op(b"hostile/nested")])
 
 
 # Valid requests per method, mutated by the fuzz burst.
@@ -88,7 +62,7 @@ SAMPLES = {
     "/etcdserverpb.KV/DeleteRange": [field(1, b"hostile/d") + field(2, b"hostile/e") + vfield(3, 1)],
     "/etcdserverpb.KV/Txn": [field(1, field(3, b"hostile/c") + vfield(1, 1) + vfield(4, 3)) +
                              field(2, field(2, field(1, b"hostile/t") + field(2, b"v"))) +
-                             field(3, field(1, field(1, b"hostile/t"))), nested_txn(20)],
+                             field(3, field(1, field(1, b"hostile/t"))), nested_txn_of_put(20)],
     "/etcdserverpb.KV/Compact": [vfield(1, 1)],
     "/etcdserverpb.Lease/LeaseGrant": [vfield(1, 60)],
     "/etcdserverpb.Lease/LeaseRevoke": [vfield(1, 12345)],
@@ -235,7 +209,7 @@ def burst_huge_reply(m, rng):
 
 def burst_nested(m, rng):
     for depth in [rng.randrange(50, 300) for _ in range(5)] + [1000, 20000, 100000]:
-        m.call("/etcdserverpb.KV/Txn", nested_txn(depth))
+        m.call("/etcdserverpb.KV/Txn", nested_txn_of_put(depth))
 
 
 def burst_truncated_and_garbage(m, rng):
