@@ -498,8 +498,9 @@ class PeerTransport::Impl {
         for (int i = 3; i >= 0; --i) len = (len << 8) | static_cast<unsigned char>(buf[start + i]);
         if (len > kMaxFrameBytes) return false;
         if (end - start - 4 < len) {
-          // A frame larger than the buffer: make room for all of it.
-          if (4 + len > buf.size()) buf.resize(4 + len);
+          // Not all here yet. The buffer grows as bytes arrive (ReadFrames),
+          // never by the announced length: a peer that only claims a large
+          // frame costs nothing.
           break;
         }
         if (len > 0) {  // len 0: a keep-alive (Probe)

@@ -1,11 +1,19 @@
 #include "raft/peer_transport.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstring>
+#include <fstream>
+#include <string>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace capstan::raft {
 namespace {
@@ -133,6 +141,51 @@ TEST(PeerTransportTest, ReconnectsAfterPeerRestart) {
   ASSERT_TRUE(PeerTransport::Start(o, [&](raftpb::Message m) { in3.Push(std::move(m)); }, &t3).ok());
   for (int i = 0; i < 200 && !in3.WaitFor(1, 20ms); ++i) t1->Send({Msg(raftpb::MSG_HEARTBEAT, 1, 2, 0)});
   EXPECT_TRUE(in3.WaitFor(1));
+}
+
+
+// Resident memory of this process, in KiB.
+long ResidentKiB() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+// A connection that passed the handshake (the cluster id is no secret) and
+// announces a frame near the 512 MiB limit costs memory for the bytes it
+// sends, not for the length it claims.
+TEST(PeerTransportTest, AnnouncedFrameLengthReservesNoMemory) {
+  Inbox inbox;
+  auto t = StartNode(1, 7, &inbox);
+  const long before = ResidentKiB();
+  std::vector<int> fds;
+  for (int i = 0; i < 2; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(t->ListeningPorts()[0]);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    std::string hello(25, '\0');
+    const uint64_t magic = 0x3154464152504143ULL, cluster = 7, from = 99;
+    std::memcpy(hello.data(), &magic, 8);  // little-endian, as the transport writes it
+    std::memcpy(hello.data() + 8, &cluster, 8);
+    std::memcpy(hello.data() + 16, &from, 8);
+    const uint32_t len = 500u << 20;
+    hello.append(reinterpret_cast<const char*>(&len), 4);
+    hello.append("partial frame");
+    ASSERT_EQ(::write(fd, hello.data(), hello.size()), static_cast<ssize_t>(hello.size()));
+    fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(500ms);
+  const long grown_mib = (ResidentKiB() - before) / 1024;
+  for (int fd : fds) ::close(fd);
+  EXPECT_LT(grown_mib, 64) << "two announced 500 MiB frames grew the process by " << grown_mib
+                           << " MiB";
 }
 
 }  // namespace
