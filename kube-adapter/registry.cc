@@ -1360,14 +1360,23 @@ bool Registry::AuthenticateServiceAccountToken(const std::string& token, UserInf
   }
   if (!known) {
     // Rebuild the index from the store (tokens made by another member or
-    // before a restart).
+    // before a restart), but at most once per store revision: an unknown
+    // token, which anyone can send, must not cost a read of every Secret.
+    int64_t now_revision = 0;
+    if (store_->Revision(&now_revision)) return false;
+    {
+      std::lock_guard l(token_mu_);
+      if (now_revision <= token_index_revision_) return false;
+    }
     std::vector<StoredObject> raw;
     bool more = false;
+    int64_t read_revision = 0;
     if (store_->List("/registry/secrets/", StoreClient::PrefixEnd("/registry/secrets/"), 0, 0, &raw,
-                     nullptr, &more)) {
+                     &read_revision, &more)) {
       return false;
     }
     std::lock_guard l(token_mu_);
+    token_index_revision_ = std::max(token_index_revision_, read_revision);
     for (auto& s : raw) {
       if (Str(s.object, "type") != kSaTokenType || !s.object.contains("data")) continue;
       std::string t = Base64Decode(Str(s.object["data"], "token"));

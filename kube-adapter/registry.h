@@ -189,6 +189,7 @@ class Registry {
 
   std::mutex token_mu_;
   std::map<std::string, std::pair<std::string, std::string>> token_index_;  // token -> (ns, secret)
+  int64_t token_index_revision_ = 0;  // store revision of the last rebuild of token_index_
 };
 
 // The Table `kubectl get` shows for objects of `r` (a CRD's printer columns
