@@ -1,18 +1,22 @@
-// Every etcd v3 gRPC request message, parsed from bytes as the server's gRPC
-// layer parses it (protobuf's default parse: recursion limit 100), then put
-// through the server's request checks (api/request_checks.h) with the
-// default --max-txn-ops. The first input byte picks the message type.
+// Every etcd v3 gRPC request message, parsed from bytes as the server parses
+// it (gRPC's protobuf parse, recursion limit 100; a Txn by
+// api/grpc_messages.h's ParseTxnRequest with the limit for the default
+// --max-txn-ops), then put through the server's request checks
+// (api/request_checks.h). The first input byte picks the message type.
 //
 // Properties: no crash, leak or undefined behaviour; a parsed Txn is never
-// nested deeper than the parse's recursion limit allows; a check either
-// accepts or answers etcd's InvalidArgument.
+// nested deeper than its recursion limit allows, and a refused one gets
+// etcd's INVALID_ARGUMENT or INTERNAL; a check either accepts or answers
+// etcd's InvalidArgument.
 #include <google/protobuf/message.h>
+#include <grpcpp/grpcpp.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "api/grpc_messages.h"
 #include "api/request_checks.h"
 #include "fuzz/fuzz_input.h"
 #include "internal.pb.h"
@@ -100,7 +104,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Message* type = types[in.Byte() % types.size()];
   std::string_view body = in.Rest();
   std::unique_ptr<Message> msg(type->New());
-  if (!msg->ParseFromArray(body.data(), static_cast<int>(body.size()))) return 0;
+  if (auto* t = dynamic_cast<pb::TxnRequest*>(msg.get())) {
+    static const int limit = capstan::api::TxnRecursionLimit(128);
+    grpc::Slice slice(body.data(), body.size());
+    grpc::ByteBuffer raw(&slice, 1);
+    const grpc::Status g = capstan::api::ParseTxnRequest(raw, limit, t);
+    if (!g.ok()) {
+      if (g.error_code() != grpc::StatusCode::INVALID_ARGUMENT &&
+          g.error_code() != grpc::StatusCode::INTERNAL) {
+        capstan::fuzz::Fail("a refused Txn got a code etcd does not answer");
+      }
+      return 0;
+    }
+    // TxnRequest -> RequestOp -> TxnRequest: two parse levels per Txn level.
+    if (TxnDepth(*t) > limit / 2 + 1) {
+      capstan::fuzz::Fail("Txn nested deeper than the parse limit allows");
+    }
+    CheckResult(capstan::api::CheckTxnRequest(*t, 128));
+  } else if (!msg->ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    return 0;
+  }
 
   if (auto* r = dynamic_cast<pb::RangeRequest*>(msg.get())) {
     CheckResult(capstan::api::CheckRangeRequest(*r));
@@ -108,10 +131,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckResult(capstan::api::CheckPutRequest(*p));
   } else if (auto* d = dynamic_cast<pb::DeleteRangeRequest*>(msg.get())) {
     CheckResult(capstan::api::CheckDeleteRequest(*d));
-  } else if (auto* t = dynamic_cast<pb::TxnRequest*>(msg.get())) {
-    // TxnRequest -> RequestOp -> TxnRequest: two parse levels per Txn level.
-    if (TxnDepth(*t) > 50) capstan::fuzz::Fail("Txn nested deeper than the parse limit allows");
-    CheckResult(capstan::api::CheckTxnRequest(*t, 128));
   }
   // What the server does with any request it keeps: size and copy it.
   (void)msg->ByteSizeLong();
