@@ -404,13 +404,15 @@ class WalRecord:
 
 def _wal_records(path):
     """The records of a WAL segment (raft/wal_record.h: u32 length, u32
-    checksum, u8 type, payload; zeros after the last one)."""
+    checksum, u8 type, payload; zeros after the last one). The type byte's
+    high bit marks the first record after a completed sync (format 2); the
+    type is the low seven bits."""
     with open(path, "rb") as f:
         data = f.read()
     recs, off = [], 0
     while off + 9 <= len(data):
         length = int.from_bytes(data[off:off + 4], "little")
-        typ = data[off + 8]
+        typ = data[off + 8] & 0x7F
         if typ == 0 or off + 9 + length > len(data):
             break
         payload = data[off + 9:off + 9 + length]
