@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -82,10 +83,9 @@ Status PrepareDirs(const EtcdServerOptions& options) {
     std::vector<std::string> fixed;
     s = TightenPermissions(dir, &fixed);
     for (const std::string& f : fixed) {
-      fprintf(stderr,
-              "capstan: warning: %s was accessible to other users; changed to owner-only "
-              "(directories 0700, files 0600)\n",
-              f.c_str());
+      spdlog::warn(
+          "{} was accessible to other users; changed to owner-only (directories 0700, files 0600)",
+          f);
     }
     if (!s.ok()) {
       return Status::FailedPrecondition(
@@ -1105,8 +1105,9 @@ void EtcdServer::CheckpointLoop() {
       // be lost although a retry would succeed, and the log holds the only
       // other copy. Stop here, keeping the log; a restart replays it onto the
       // last good checkpoint.
-      fprintf(stderr, "capstan: fatal: store checkpoint failed: %s; stopping, the log is kept\n",
-              s.ToString().c_str());
+      spdlog::critical("fatal: store checkpoint failed: {}; stopping, the log is kept",
+                       s.ToString());
+      spdlog::default_logger()->flush();
       std::abort();
     }
     // Keep the last applied entry so the log never ends before the store.

@@ -99,7 +99,7 @@ def test_loose_data_dir_is_made_private_at_start():
         with open(srv.log_path, "rb") as f:
             log = f.read().decode("utf-8", "replace")
         for p in (srv.data_dir, wal_dir, segment):
-            if f"warning: {p} (was 0" not in log:
+            if f"[warning] {p} (was 0" not in log:
                 raise TestFailure(f"no warning naming {p}:\n{srv.log_tail(40)}")
         rc, out, err = etcdctl(srv.endpoint, "get", "secret/7", "--print-value-only")
         if rc != 0 or out.strip() != "token-7":
