@@ -252,23 +252,17 @@ Status RaftNode::Propose(std::string data) {
   return Status::OK();
 }
 
-void RaftNode::ReadIndex(ReadIndexFn done) {
-  {
-    std::lock_guard l(mu_);
-    if (!stopping_) {
-      read_requests_.push_back(std::move(done));
-      cv_.notify_one();
-      return;
-    }
-  }
-  done(Status::Unavailable("server stopped"), 0);
-}
+void RaftNode::ReadIndex(ReadIndexFn done) { QueueReadRound(&read_requests_, std::move(done)); }
 
 void RaftNode::ConfirmLeadership(ReadIndexFn done) {
+  QueueReadRound(&leader_checks_, std::move(done));
+}
+
+void RaftNode::QueueReadRound(std::vector<ReadIndexFn>* queue, ReadIndexFn done) {
   {
     std::lock_guard l(mu_);
     if (!stopping_) {
-      leader_checks_.push_back(std::move(done));
+      queue->push_back(std::move(done));
       cv_.notify_one();
       return;
     }

@@ -110,6 +110,10 @@ class RaftNode : public ConsensusLog {
   static std::vector<std::string> PeerAddresses(const raftpb::MemberContext& m);
 
  private:
+  // Queues `done` for the Raft thread's next ReadIndex round (on `queue`,
+  // one of read_requests_ and leader_checks_), or fails it once stopping.
+  void QueueReadRound(std::vector<ReadIndexFn>* queue, ReadIndexFn done);
+
   void Run();
   void HandleReady();
   void ApplyConfChangeEntry(const raftpb::Entry& e);
