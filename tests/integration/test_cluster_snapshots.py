@@ -28,6 +28,18 @@ def log_text(m):
         return f.read().decode("utf-8", "replace")
 
 
+def logged(m, text, seconds=10):
+    """Whether m's log has `text`, waiting for it a moment: the installer
+    thread makes a snapshot's store visible before the Raft thread logs the
+    install, so a caught-up member may not have logged it yet."""
+    deadline = time.monotonic() + seconds
+    while text not in log_text(m):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def serializable_range(c, prefix):
     end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
     r = c.kvstub.Range(rpc.RangeRequest(key=prefix.encode(), range_end=end.encode(),
@@ -99,7 +111,7 @@ def test_stopped_follower_catches_up_from_a_snapshot():
         wait_caught_up(cl, follower, "snap/", want)
         check("sending snapshot" in log_text(leader), "the leader sent a snapshot",
               log_text(leader)[-1500:])
-        check("installing the leader's snapshot" in log_text(follower),
+        check(logged(follower, "installing the leader's snapshot"),
               "the follower installed it", log_text(follower)[-1500:])
         fc = cl.client(follower)
         st = fc.maintenancestub.Status(rpc.StatusRequest(), 5)
@@ -172,7 +184,7 @@ def test_partitioned_follower_watch_sees_every_event_across_a_snapshot():
               "events in write order, none lost or repeated")
         revs = [e[2] for e in events]
         check(revs == sorted(revs) and len(set(revs)) == 300, "revisions increase")
-        check("installing the leader's snapshot" in log_text(follower),
+        check(logged(follower, "installing the leader's snapshot"),
               "the partitioned follower caught up through a snapshot", log_text(follower)[-1500:])
 
 
@@ -184,7 +196,7 @@ def test_new_member_joins_after_the_log_was_compacted():
         want, _ = serializable_range(c, "j/")
         new = cl.add_member(via=leader)
         wait_caught_up(cl, new, "j/", want)
-        check("installing the leader's snapshot" in log_text(new),
+        check(logged(new, "installing the leader's snapshot"),
               "the new member started from a snapshot", log_text(new)[-1500:])
         check(member_ids(cl.client(new)) == member_ids(c), "the new member knows every member")
         # it takes part: with one of the old members down, writes still commit
